@@ -1,0 +1,312 @@
+"""The casetrail application: one method per use case, on the eventsourcing library.
+
+``CaseTrail`` loads aggregates, calls the domain, and saves everything a
+command produced in one transaction (the case, a linked case, the number
+series, an idempotency record). Stored events are msgpack and hash-chained
+(``ChainedMapper``). Time comes from one injectable clock. Unconditional
+actions retry on a concurrent write; conditional ones raise
+``VersionConflict``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+
+from domain.actor import Actor, CommandContext, event_meta
+from domain.calendar import BusinessCalendar, load_calendar
+from domain.case import Case
+from domain.casetype import CaseTypeRegistry
+from domain.chain import ChainedMapper, project_with_head
+from domain.errors import (
+    AuthenticationFailed, CaseNotFound, IdempotencyMismatch, InvalidFields, RoleNotAllowed,
+    StaffExists, StaffNotFound, VersionConflict,
+)
+from domain.idempotency import IdempotencyRecord
+from domain.numbering import NumberSeries, series_key
+from domain.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
+from domain.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
+from domain.transcoder import MsgpackTranscoder
+
+POLICY = Actor.system("policy")
+RETRIES = 20
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CaseTrail(Application[UUID]):
+    name = "CaseTrail"
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        registry: CaseTypeRegistry | None = None,
+        calendar: BusinessCalendar | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.registry = registry or CaseTypeRegistry.load()
+        self.calendar = calendar or load_calendar()
+        self.clock = clock
+        super().__init__(dict(env) if env else None)
+
+    # ------------------------------------------------------------ plumbing
+    def construct_transcoder(self) -> Transcoder:
+        return MsgpackTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ChainedMapper)
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Save aggregates, continuing each one's hash chain."""
+        aggregates = [o for o in objs if o is not None]
+        heads = {a.id: getattr(a, "head_hash", None) for a in aggregates}
+        assert isinstance(self.mapper, ChainedMapper)
+        with self.mapper.chaining(heads):
+            recordings = super().save(*aggregates, **kwargs)
+        for a in aggregates:
+            a.head_hash = heads.get(a.id)
+        return recordings
+
+    def load(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        return self.repository.get(aggregate_id, version=version, projector_func=project_with_head)
+
+    def _now(self, actor: Actor, ctx: CommandContext) -> tuple[datetime, bool]:
+        if ctx.occurred_at is None:
+            return self.clock(), False
+        if not actor.is_importer:
+            raise RoleNotAllowed("occurred_at may only be supplied by an importer", allowed_roles=["importer"])
+        return ctx.occurred_at, True
+
+    # --------------------------------------------------------------- staff
+    def register_staff(self, staff_id: str, name: str, department: str, roles: list[str],
+                       actor: Actor = Actor.system("admin"), ctx: CommandContext = CommandContext()) -> Staff:
+        check_staff_fields(staff_id, name, department, roles)
+        staff = Staff(staff_id=staff_id, name=name, department=department, roles=sorted(set(roles)),
+                      meta=event_meta(actor, self.clock(), ctx))
+        try:
+            self.save(staff)
+        except IntegrityError:
+            raise StaffExists(f"staff member {staff_id!r} exists already") from None
+        return staff
+
+    def update_staff(self, staff_id: str, *, name: str | None = None, department: str | None = None,
+                     roles: list[str] | None = None, actor: Actor = Actor.system("admin")) -> Staff:
+        staff = self.get_staff(staff_id)
+        new = (name or staff.name, department or staff.department, sorted(set(roles or staff.roles)))
+        check_staff_fields(staff_id, *new)
+        staff.update(*new, meta=event_meta(actor, self.clock(), CommandContext()))
+        self.save(staff)
+        return staff
+
+    def get_staff(self, staff_id: str) -> Staff:
+        try:
+            staff = self.load(Staff.create_id(staff_id))
+        except (AggregateNotFoundError, TypeError, ValueError):
+            raise StaffNotFound(f"unknown staff member {staff_id!r}") from None
+        if not isinstance(staff, Staff):
+            raise StaffNotFound(f"unknown staff member {staff_id!r}")
+        return staff
+
+    def staff_exists(self, staff_id: str) -> bool:
+        try:
+            return self.get_staff(staff_id).active
+        except StaffNotFound:
+            return False
+
+    def issue_token(self, staff_id: str, ttl: timedelta | None = None,
+                    actor: Actor = Actor.system("admin")) -> str:
+        staff = self.get_staff(staff_id)
+        token = new_token()
+        now = self.clock()
+        expires = (now + ttl).isoformat() if ttl else None
+        self.save(ApiToken(token_hash=token_hash(token), staff_id=staff.staff_id, expires_at=expires,
+                           meta=event_meta(actor, now, CommandContext())))
+        return token
+
+    def revoke_token(self, token: str, actor: Actor = Actor.system("admin")) -> None:
+        record = self._token(token)
+        if record is None:
+            raise AuthenticationFailed("unknown token")
+        record.revoke(meta=event_meta(actor, self.clock(), CommandContext()))
+        self.save(record)
+
+    def _token(self, token: str) -> ApiToken | None:
+        if not isinstance(token, str) or not token.startswith("ct_") or len(token) > 100:
+            return None
+        h = token_hash(token)
+        try:
+            record = self.load(ApiToken.create_id(h))
+        except AggregateNotFoundError:
+            return None
+        return record if isinstance(record, ApiToken) else None
+
+    def authenticate(self, token: str) -> Actor:
+        record = self._token(token)
+        if record is None or not record.valid(token_hash(token), self.clock()):
+            raise AuthenticationFailed("missing, unknown, expired or revoked token")
+        staff = self.get_staff(record.staff_id)
+        if not staff.active:
+            raise AuthenticationFailed("staff member is not active")
+        return staff.as_actor()
+
+    # --------------------------------------------------------------- cases
+    def get_case(self, case_id: UUID | str, version: int | None = None) -> Case:
+        try:
+            cid = case_id if isinstance(case_id, UUID) else UUID(str(case_id))
+            case = self.load(cid, version=version)
+        except (AggregateNotFoundError, ValueError, TypeError):
+            raise CaseNotFound(f"no case {case_id}" + (f" at version {version}" if version else "")) from None
+        if not isinstance(case, Case):
+            raise CaseNotFound(f"no case {case_id}")
+        return case
+
+    def get_case_as_of(self, case_id: UUID | str, as_of: datetime) -> Case:
+        """The case as it stood at ``as_of`` (by the events' occurred-at times)."""
+        case = self.get_case(case_id)
+        version = 0
+        for e in self.events.get(case.id):
+            if datetime.fromisoformat(e.meta["occurred_at"]) > as_of:
+                break
+            version = e.originator_version
+        if version == 0:
+            raise CaseNotFound(f"case {case_id} did not exist at {as_of.isoformat()}")
+        return self.get_case(case.id, version=version)
+
+    def open_case(self, actor: Actor, case_type: str, title: Any, customer: Any, fields: Any = None,
+                  channel: Any = None, ctx: CommandContext = CommandContext(),
+                  idempotency: tuple[str, str] | None = None) -> Case:
+        ct = self.registry.get(case_type)
+        at, imported = self._now(actor, ctx)
+        for _ in range(RETRIES):
+            idem = self._idempotent(actor, idempotency)
+            if isinstance(idem, Case):
+                return idem
+            series = self._series(ct.number_prefix, at)
+            meta = event_meta(actor, at, ctx, imported=imported)
+            case = Case.open(case_type=ct, actor=actor, number=series.allocate(), title=title,
+                             customer=customer, fields=fields, channel=channel, links=[], at=at,
+                             calendar=self.calendar, meta=meta)
+            records = self._idem_record(actor, idempotency, case, 201)
+            try:
+                self.save(case, series, *records)
+                return case
+            except IntegrityError:
+                continue
+        raise VersionConflict("could not allocate a case number; try again")
+
+    def _series(self, prefix: str, at: datetime) -> NumberSeries:
+        key = series_key(prefix, at, self.calendar.timezone)
+        try:
+            return self.load(NumberSeries.create_id(key))
+        except AggregateNotFoundError:
+            return NumberSeries(key=key)
+
+    def act(self, actor: Actor, case_id: UUID | str, action: str, data: Any = None, *,
+            expected_version: int | None = None, ctx: CommandContext = CommandContext(),
+            idempotency: tuple[str, str] | None = None) -> Case:
+        if data is not None and not isinstance(data, Mapping):
+            raise InvalidFields(f"{action}: expected an object of fields", errors=[])
+        at, imported = self._now(actor, ctx)
+        for _ in range(RETRIES):
+            idem = self._idempotent(actor, idempotency)
+            if isinstance(idem, Case):
+                return idem
+            case = self.get_case(case_id)
+            if expected_version is not None and case.version != expected_version:
+                raise VersionConflict(f"case is at version {case.version}, not {expected_version}",
+                                      current_version=case.version)
+            ct = self.registry.get(case.case_type)
+            previous = case.status
+            meta = event_meta(actor, at, ctx, imported=imported)
+            case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
+                      meta=meta, known_staff=self.staff_exists)
+            cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
+            others = self._policies(case, ct, action, previous, at, cause)
+            records = self._idem_record(actor, idempotency, case, 200)
+            try:
+                self.save(case, *others, *records)
+                return case
+            except IntegrityError:
+                if expected_version is not None:
+                    current = self.get_case(case_id).version
+                    raise VersionConflict(f"case moved on to version {current}",
+                                          current_version=current) from None
+        raise VersionConflict("too many concurrent writes on this case; try again")
+
+    def _policies(self, case: Case, ct: Any, action: str, previous: str, at: datetime,
+                  cause: CommandContext) -> list[Any]:
+        """Aggregates changed by cross-case policies (saved with the case)."""
+        out: list[Any] = []
+        meta = event_meta(POLICY, at, cause)
+        types = {name: self.registry.get(name) for name in self.registry.names()}
+        for f in follow_ups_for(case, ct, action, types):
+            target = types[f.open_type]
+            series = self._series(target.number_prefix, at)
+            number = series.allocate()
+            linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
+                               fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=meta,
+                               links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
+            case.add_link(f.link, linked.id, number, meta)
+            out += [linked, series]
+        outcome = outcome_to_report(case, ct, previous)
+        link = origin_link(case) if outcome else None
+        if outcome and link:
+            origin = self.get_case(link["case_id"])
+            oct_ = self.registry.get(origin.case_type)
+            rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
+            follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta)
+            spec = oct_.action(follow) if follow else None
+            if spec and origin.state_allows(spec, oct_):
+                data = follow_action_data(oct_, follow, f"{case.number}: customer {outcome}")
+                origin.take(case_type=oct_, action=follow, data=data, actor=POLICY, at=at,
+                            calendar=self.calendar, meta=meta, known_staff=self.staff_exists)
+            out.append(origin)
+        return out
+
+    # --------------------------------------------------------- idempotency
+    def _idempotent(self, actor: Actor, idempotency: tuple[str, str] | None) -> Case | None:
+        if idempotency is None:
+            return None
+        key, request = idempotency
+        try:
+            record = self.load(IdempotencyRecord.create_id(actor.id, key))
+        except AggregateNotFoundError:
+            return None
+        if record.request != request:
+            raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used with a different request")
+        case = self.get_case(record.case_id, version=record.case_version)
+        case.replayed_status = record.status  # type: ignore[attr-defined]
+        return case
+
+    def _idem_record(self, actor: Actor, idempotency: tuple[str, str] | None, case: Case,
+                     status: int) -> list[IdempotencyRecord]:
+        if idempotency is None:
+            return []
+        key, request = idempotency
+        return [IdempotencyRecord(actor_id=actor.id, key=key, request=request, status=status,
+                                  case_id=str(case.id), case_version=case.version)]
+
+    # ----------------------------------------------------------------- SLA
+    def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:
+        """One SLA pass over one case: record each newly breached clock once."""
+        actor = Actor.system("sla-monitor")
+        for _ in range(RETRIES):
+            case = self.get_case(case_id)
+            at = now or self.clock()
+            breached = case.record_breaches(self.registry.get(case.case_type), at,
+                                            event_meta(actor, at, CommandContext()))
+            if not breached:
+                return []
+            try:
+                self.save(case)
+                return breached
+            except IntegrityError:
+                continue
+        return []

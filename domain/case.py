@@ -1,0 +1,416 @@
+"""The Case aggregate: one case of any type, driven by its case-type definition.
+
+Command methods (``open``, ``take``, ``record_breaches``, ``record_linked_outcome``,
+``add_link``) decide: they check the case-type rules, roles, fields and
+guards, compute clock changes with the calendar, and then call an
+``@event`` method which records the outcome. Event methods only apply what
+the event says (status, field changes, clock changes), so replaying a case
+never depends on the current case-type files or the calendar.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.actor import Actor, stable_id
+from domain.approvals import ApprovalState, compute_chain
+from domain.calendar import BusinessCalendar
+from domain.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
+from domain.clocks import apply_clock_change, clock_view, overdue_clocks, plan_clock_changes, plan_extension
+from domain.conditions import lookup, matches
+from domain.durations import Duration
+from domain.errors import (
+    ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, DuplicateApproval, GuardFailed,
+    InvalidFields, RoleNotAllowed, UnknownAction,
+)
+from domain.fields import validate_fields
+from domain.guards import check_guards
+
+Meta = dict[str, Any]
+
+
+def _enter(state: str) -> str:
+    return f"@enter:{state}"
+
+
+class Case(Aggregate):
+    """A case (complaint, inquiry, repair order, return visit, order approval)."""
+
+    @staticmethod
+    def create_id(number: str) -> UUID:
+        """Case ids derive from their unique numbers (``TS-202611-0001``)."""
+        return stable_id("case", number)
+
+    @event("Opened")
+    def __init__(
+        self, case_type: str, number: str, title: str, status: str, customer: dict[str, Any],
+        fields: dict[str, Any], department: str, links: list[dict[str, Any]],
+        clock_changes: list[dict[str, Any]], meta: Meta,
+    ) -> None:
+        self.case_type = case_type
+        self.number = number
+        self.title = title
+        self.status = status
+        self.customer = dict(customer)
+        self.fields = dict(fields)
+        self.department = department
+        self.assignee: str | None = None
+        self.links = [dict(link) for link in links]
+        self.clocks: dict[str, dict[str, Any]] = {}
+        self.approvals: dict[str, Any] = {"required": [], "sequential": False, "granted": []}
+        self.counters: dict[str, Any] = {}
+        self.escalations: list[dict[str, Any]] = []
+        self.opened_at = meta["occurred_at"]
+        self.updated_at = meta["occurred_at"]
+        self.head_hash: str | None = None
+        for change in clock_changes:
+            apply_clock_change(self.clocks, change)
+
+    # ----------------------------------------------------------------- apply
+    @event("ActionTaken")
+    def _action_taken(
+        self, action: str, from_state: str, to_state: str, data: dict[str, Any],
+        changes: dict[str, list[Any]], clock_changes: list[dict[str, Any]],
+        approvals: dict[str, Any] | None, meta: Meta,
+    ) -> None:
+        self.status = to_state
+        for path, (_old, new) in changes.items():
+            self._set(path, new)
+        for change in clock_changes:
+            apply_clock_change(self.clocks, change)
+        if approvals is not None:
+            self.approvals = approvals
+        self.updated_at = meta["occurred_at"]
+
+    @event("DeadlineBreached")
+    def _deadline_breached(self, clock: str, due_at: str, meta: Meta) -> None:
+        apply_clock_change(self.clocks, {"op": "breach", "name": clock})
+        self.updated_at = meta["occurred_at"]
+
+    @event("Escalated")
+    def _escalated(self, to_role: str, reason: str, clock: str | None, meta: Meta) -> None:
+        self.escalations.append({"to_role": to_role, "reason": reason, "clock": clock, "at": meta["occurred_at"]})
+        self.updated_at = meta["occurred_at"]
+
+    @event("LinkAdded")
+    def _link_added(self, rel: str, case_id: str, number: str, meta: Meta) -> None:
+        self.links.append({"rel": rel, "case_id": case_id, "number": number})
+        self.updated_at = meta["occurred_at"]
+
+    @event("LinkedOutcomeRecorded")
+    def _linked_outcome(
+        self, rel: str, case_id: str, outcome: str, changes: dict[str, list[Any]],
+        clock_changes: list[dict[str, Any]], meta: Meta,
+    ) -> None:
+        for path, (_old, new) in changes.items():
+            self._set(path, new)
+        for change in clock_changes:
+            apply_clock_change(self.clocks, change)
+        self.updated_at = meta["occurred_at"]
+
+    def _set(self, path: str, value: Any) -> None:
+        head, _, rest = path.partition(".")
+        if head in ("fields", "customer", "counters") and rest:
+            target = getattr(self, head)
+            if value is None:
+                target.pop(rest, None)
+            else:
+                target[rest] = value
+        elif head in ("status", "assignee", "department", "title"):
+            setattr(self, head, value)
+
+    # ---------------------------------------------------------------- decide
+    @classmethod
+    def open(
+        cls, *, case_type: CaseType, actor: Actor, number: str, title: Any, customer: Any,
+        fields: Any, channel: Any, links: list[dict[str, Any]], at: datetime,
+        calendar: BusinessCalendar, meta: Meta,
+    ) -> "Case":
+        if not (actor.is_system or actor.is_importer or actor.has_any(case_type.open_roles)):
+            raise RoleNotAllowed(
+                f"opening a {case_type.name} needs one of the roles {list(case_type.open_roles)}",
+                allowed_roles=list(case_type.open_roles),
+            )
+        if not isinstance(title, str) or not title.strip() or len(title) > 200:
+            raise InvalidFields("title must be a non-empty string of at most 200 characters",
+                                errors=[{"field": "title", "problem": "must be 1-200 characters"}])
+        customer_v = validate_fields(case_type.customer, customer, what="customer")
+        fields_in = dict(fields or {}) if isinstance(fields, Mapping) else fields
+        if channel is not None and isinstance(fields_in, dict) and "channel" in case_type.fields:
+            fields_in.setdefault("channel", channel)
+        fields_v = validate_fields(case_type.fields, fields_in, what="fields")
+        context = {"fields": fields_v, "customer": customer_v, "type": case_type.name}
+        triggers = [OPEN, _enter(case_type.initial_state)]
+        clock_changes = plan_clock_changes(case_type, {}, triggers, context, at, calendar)
+        case = cls(
+            case_type=case_type.name, number=number, title=title.strip(), status=case_type.initial_state,
+            customer=customer_v, fields=fields_v, department=case_type.department, links=links,
+            clock_changes=clock_changes, meta=meta,
+        )
+        case._escalate_for(case_type, OPEN, meta)
+        return case
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "type": self.case_type, "status": self.status, "fields": self.fields,
+            "customer": self.customer, "counters": self.counters, "assignee": self.assignee,
+            "approvals": self.approvals, "links": self.links,
+        }
+
+    def roles_for(self, spec: ActionSpec) -> set[str]:
+        """Roles that may take ``spec`` now (not counting the assignee rule)."""
+        roles = set(spec.roles)
+        if spec.roles_by:
+            roles |= set(spec.roles_by["map"].get(lookup(self.context(), spec.roles_by["field"]), []))
+        if spec.approval == "grant":
+            roles |= set(ApprovalState.of(self.approvals).grantable_roles())
+        elif spec.approval == "reject":
+            roles |= set(self.approvals.get("required", []))
+        return roles
+
+    def permits(self, spec: ActionSpec, actor: Actor) -> bool:
+        if actor.is_system or actor.is_importer:
+            return True
+        if not actor.may_act:
+            return False
+        if actor.has_any(self.roles_for(spec)):
+            return True
+        return spec.assignee and self.assignee is not None and self.assignee == actor.id
+
+    def state_allows(self, spec: ActionSpec, case_type: CaseType) -> bool:
+        if ANY_STATE in spec.from_states or self.status in spec.from_states:
+            return True
+        return ALL_OPEN_STATES in spec.from_states and case_type.is_open_state(self.status)
+
+    def allowed_actions(self, case_type: CaseType, actor: Actor) -> list[str]:
+        """The actions this actor's roles may take in the current state."""
+        return sorted(
+            name for name, spec in case_type.actions.items()
+            if self.state_allows(spec, case_type) and self.permits(spec, actor)
+        )
+
+    def take(
+        self, *, case_type: CaseType, action: str, data: Any, actor: Actor, at: datetime,
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+    ) -> None:
+        spec = case_type.action(action)
+        if spec is None:
+            raise UnknownAction(
+                f"{case_type.name} has no action {action!r}; actions: {sorted(case_type.actions)}",
+                actions=sorted(case_type.actions),
+            )
+        if not actor.may_act:
+            raise RoleNotAllowed(f"{action}: roles {list(actor.roles)} may not act on cases",
+                                 allowed_roles=sorted(self.roles_for(spec)))
+        if not self.state_allows(spec, case_type):
+            if spec.conflict_when_taken and self.assignee and self.permits(spec, actor):
+                raise AlreadyTaken(f"{self.number} was already taken ({action}) by {self.assignee}",
+                                   current_version=self.version)
+            raise ActionNotAllowed(
+                f"{action} is not allowed when the {case_type.name} is {self.status!r}; "
+                f"allowed from {list(spec.from_states)}",
+                allowed_actions=self.allowed_actions(case_type, actor),
+            )
+        if spec.approval:
+            self._check_approver(spec, actor)
+        elif not self.permits(spec, actor):
+            needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else [])
+            raise RoleNotAllowed(f"{action} needs one of {needs}; you have {list(actor.roles)}",
+                                 allowed_roles=needs)
+        values = validate_fields(spec.fields, data, what=f"{action} fields")
+        context = self.context()
+        check_guards(spec.guards, context, values, action)
+        self._do(case_type, spec, values, actor, at, calendar, meta, known_staff)
+
+    def _check_approver(self, spec: ActionSpec, actor: Actor) -> None:
+        state = ApprovalState.of(self.approvals)
+        if actor.is_system or actor.is_importer:
+            return
+        if spec.approval == "grant":
+            if state.has_approved(actor.id):
+                raise DuplicateApproval(
+                    f"{actor.id} already approved this case; one person may not approve twice in one chain",
+                    granted=list(state.granted))
+            if not actor.has_any(state.grantable_roles()):
+                raise ApprovalNotAllowed(
+                    f"approval by {list(actor.roles)} is not required now; the chain needs "
+                    f"{state.grantable_roles()} (required {list(state.required)}, granted {state.granted_roles})",
+                    required=list(state.required), missing=state.missing)
+        elif not actor.has_any(state.required):
+            raise ApprovalNotAllowed(f"only a required approver {list(state.required)} may reject",
+                                     required=list(state.required))
+
+    def _do(
+        self, ct: CaseType, spec: ActionSpec, values: dict[str, Any], actor: Actor, at: datetime,
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+    ) -> None:
+        changes: dict[str, list[Any]] = {}
+        to_state = spec.to or self.status
+
+        def change(path: str, new: Any) -> None:
+            old = lookup(self.context() | {"title": self.title, "department": self.department}, path)
+            if old != new:
+                changes[path] = [old, new]
+
+        for name, target in spec.sets.items():
+            if name in values:
+                change(f"fields.{target}", values[name])
+        for name, fspec in spec.fields.items():
+            if fspec.type == "staff" and name in values and not known_staff(values[name]):
+                raise InvalidFields(f"{name}: unknown staff member {values[name]!r}",
+                                    errors=[{"field": name, "problem": "unknown staff member"}])
+        if spec.assigns:
+            change("assignee", values["assignee"])
+            if values.get("department"):
+                change("department", values["department"])
+        if spec.assign_actor:
+            change("assignee", actor.id)
+        if spec.increments:
+            current = self.counters.get(spec.increments, 0)
+            if spec.increment_by:
+                new = str(Decimal(str(current)) + Decimal(values[spec.increment_by]))
+            else:
+                new = int(current) + 1
+            change(f"counters.{spec.increments}", new)
+            if spec.to_at_count and Decimal(str(new)) >= Decimal(str(spec.to_at_count["at"])):
+                to_state = spec.to_at_count["to"]
+        if spec.corrects:
+            self._plan_correction(ct, values, change)
+        approvals = self._plan_approvals(ct, spec, actor, at, values)
+        if approvals is not None and spec.to_when_approved and ApprovalState.of(approvals).complete:
+            to_state = spec.to_when_approved
+        triggers = [spec.name] + ([_enter(to_state)] if to_state != self.status else [])
+        ctx = self.context()
+        for path, (_o, new) in changes.items():
+            head, _, rest = path.partition(".")
+            if rest and isinstance(ctx.get(head), dict):
+                ctx[head] = {**ctx[head], rest: new}
+        clock_changes = plan_clock_changes(ct, self.clocks, triggers, ctx, at, calendar)
+        if spec.extends:
+            clock_changes.append(self._plan_extend(ct, spec, values, calendar))
+        if to_state != self.status:
+            changes["status"] = [self.status, to_state]
+        self._action_taken(
+            action=spec.name, from_state=self.status, to_state=to_state, data=values, changes=changes,
+            clock_changes=clock_changes, approvals=approvals, meta=meta,
+        )
+        self._escalate_for(ct, spec.name, meta)
+
+    def _plan_correction(self, ct: CaseType, values: dict[str, Any], change: Callable[[str, Any], None]) -> None:
+        path = values["field"]
+        head, _, rest = path.partition(".")
+        if not rest and path in ct.fields:
+            head, rest = "fields", path
+        specs = {"fields": ct.fields, "customer": ct.customer}.get(head)
+        if path == "title":
+            change("title", values["value"])
+            return
+        if specs is None or rest not in specs:
+            allowed = ["title"] + [f"fields.{k}" for k in ct.fields] + [f"customer.{k}" for k in ct.customer]
+            raise InvalidFields(f"correct_field: cannot correct {path!r}; correctable: {allowed}",
+                                errors=[{"field": "field", "problem": "not a correctable field"}])
+        raw: Any = values["value"]
+        ftype = specs[rest].type
+        try:
+            if ftype == "int":
+                raw = int(raw)
+            elif ftype == "bool":
+                raw = {"true": True, "false": False}[raw.strip().lower()]
+            new = specs[rest].coerce(raw)
+        except (ValueError, KeyError) as e:
+            raise InvalidFields(f"correct_field: value for {path!r} {e}",
+                                errors=[{"field": "value", "problem": str(e)}]) from None
+        change(f"{head}.{rest}", new)
+
+    def _plan_approvals(
+        self, ct: CaseType, spec: ActionSpec, actor: Actor, at: datetime, values: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        if spec.computes_approvals:
+            chain = compute_chain(ct, self.context())
+            return {**chain, "granted": []}
+        if spec.approval == "grant":
+            state = ApprovalState.of(self.approvals)
+            grantable = state.grantable_roles()
+            role = next((r for r in actor.roles if r in grantable), grantable[0] if grantable else "system")
+            granted = list(state.granted) + [{"role": role, "by": actor.id, "at": at.isoformat()}]
+            return {**self.approvals, "granted": granted}
+        return None
+
+    def _plan_extend(self, ct: CaseType, spec: ActionSpec, values: dict[str, Any],
+                     calendar: BusinessCalendar) -> dict[str, Any]:
+        ext = spec.extends or {}
+        name = ext["clock"]
+        clock = self.clocks.get(name)
+        if clock is None or clock["state"] not in ("running", "paused"):
+            raise GuardFailed(f"{spec.name}: the {name} clock is not running")
+        by = Duration(amount=Decimal(str(values[ext["field"]])), unit=ext.get("unit", "wd"))
+        try:
+            return plan_extension(clock, by, ct.clocks[name].max_total, calendar)
+        except ValueError as e:
+            raise GuardFailed(f"{spec.name}: {e}") from None
+
+    def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta) -> None:
+        done = {e["to_role"] for e in self.escalations if e["clock"] is None}
+        for rule in ct.escalations:
+            if trigger in rule.get("on", []) and rule["to"] not in done and matches(rule.get("when"), self.context()):
+                self._escalated(to_role=rule["to"], reason=rule.get("reason", ""), clock=None, meta=meta)
+
+    def record_breaches(self, ct: CaseType, now: datetime, meta: Meta) -> list[str]:
+        """Record DeadlineBreached + Escalated for each running clock past due (once per clock)."""
+        breached = []
+        for clock in overdue_clocks(self.clocks, now):
+            self._deadline_breached(clock=clock["name"], due_at=clock["due_at"], meta=meta)
+            self._escalated(to_role=self._next_role_up(ct, clock.get("escalate_to")),
+                            reason=f"{clock['name']} deadline {clock['due_at']} breached",
+                            clock=clock["name"], meta=meta)
+            breached.append(clock["name"])
+        return breached
+
+    def _next_role_up(self, ct: CaseType, preferred: str | None) -> str:
+        ladder = list(ct.escalation_ladder)
+        reached = [e["to_role"] for e in self.escalations if e["to_role"] in ladder]
+        level = max((ladder.index(r) for r in reached), default=0)
+        if preferred in ladder:
+            level = max(level, ladder.index(preferred) - 1)
+        return ladder[min(level + 1, len(ladder) - 1)] if ladder else (preferred or "supervisor")
+
+    def add_link(self, rel: str, case_id: UUID, number: str, meta: Meta) -> None:
+        self._link_added(rel=rel, case_id=str(case_id), number=number, meta=meta)
+
+    def record_linked_outcome(
+        self, ct: CaseType, rel: str, case_id: UUID, outcome: str, at: datetime,
+        calendar: BusinessCalendar, meta: Meta,
+    ) -> str | None:
+        """Record a linked case's outcome; return the follow-up action to take, if any."""
+        spec = ct.on_linked_outcome or {}
+        changes: dict[str, list[Any]] = {}
+        if spec.get("field"):
+            old = self.fields.get(spec["field"])
+            if old != outcome:
+                changes[f"fields.{spec['field']}"] = [old, outcome]
+        ctx = self.context()
+        clock_changes = plan_clock_changes(ct, self.clocks, [LINKED_OUTCOME], ctx, at, calendar)
+        self._linked_outcome(rel=rel, case_id=str(case_id), outcome=outcome, changes=changes,
+                             clock_changes=clock_changes, meta=meta)
+        return (spec.get("actions") or {}).get(outcome)
+
+    # ------------------------------------------------------------------ view
+    def view(self, ct: CaseType | None, actor: Actor | None) -> dict[str, Any]:
+        state = ApprovalState.of(self.approvals)
+        return {
+            "id": str(self.id), "number": self.number, "type": self.case_type, "status": self.status,
+            "version": self.version, "title": self.title, "customer": dict(self.customer),
+            "assignee": self.assignee, "department": self.department, "fields": dict(self.fields),
+            "counters": dict(self.counters), "opened_at": self.opened_at, "updated_at": self.updated_at,
+            "clocks": [clock_view(c) for c in self.clocks.values()],
+            "approvals": {"required": list(state.required), "granted": list(state.granted),
+                          "missing": state.missing, "sequential": state.sequential},
+            "links": [dict(link) for link in self.links],
+            "escalations": [dict(e) for e in self.escalations],
+            "allowed_actions": self.allowed_actions(ct, actor) if ct and actor else [],
+        }

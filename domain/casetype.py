@@ -1,0 +1,421 @@
+"""Case types as data: the definitions loaded from ``domain/case_types/*.toml``.
+
+A case type lists its states, the actions (from/to states, roles, fields,
+guards, effects), the clocks (SLA deadlines), approval rules, escalations and
+follow-ups (cross-case policies). ``load_case_type`` validates one file and
+raises ``CaseTypeError`` naming the file and key for anything malformed;
+``CaseTypeRegistry`` holds the built-in types (plus any extra directory).
+
+Shared definitions (``correct_field``, the escalation ladder) live in
+``_common.toml`` and are merged into every type; a type may override them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from domain.conditions import check_condition
+from domain.durations import Duration, parse_duration
+from domain.errors import CaseTypeError, UnknownCaseType
+from domain.fields import FieldSpec
+
+BUILTIN_DIR = Path(__file__).parent / "case_types"
+OPEN = "@open"
+LINKED_OUTCOME = "@linked_outcome"
+ALL_OPEN_STATES = "*open"
+ANY_STATE = "*"
+
+ACTION_KEYS = {
+    "from", "to", "roles", "assignee", "roles_by", "approval", "computes_approvals",
+    "to_when_approved", "fields", "sets", "assigns", "assign_actor", "increments",
+    "to_at_count", "increment_by", "guards", "conflict_when_taken", "extends", "corrects", "doc",
+}
+TYPE_KEYS = {
+    "name", "title", "version", "number_prefix", "initial_state", "states", "closed_states",
+    "open_roles", "department", "sources", "customer", "fields", "actions", "clocks",
+    "approvals", "escalations", "follow_ups", "on_linked_outcome", "report_outcome",
+    "escalation_ladder",
+}
+CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to", "doc"}
+GUARD_KINDS = {"field_in", "approvals_complete", "min_ratio", "max_span", "linked_outcome_in"}
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    from_states: tuple[str, ...]
+    to: str | None
+    roles: tuple[str, ...] = ()
+    assignee: bool = False
+    roles_by: Mapping[str, Any] | None = None
+    approval: str | None = None
+    computes_approvals: bool = False
+    to_when_approved: str | None = None
+    fields: Mapping[str, FieldSpec] = field(default_factory=dict)
+    sets: Mapping[str, str] = field(default_factory=dict)
+    assigns: bool = False
+    assign_actor: bool = False
+    increments: str | None = None
+    increment_by: str | None = None
+    to_at_count: Mapping[str, Any] | None = None
+    guards: tuple[Mapping[str, Any], ...] = ()
+    conflict_when_taken: bool = False
+    extends: Mapping[str, Any] | None = None
+    corrects: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ClockSpec:
+    name: str
+    duration: Duration
+    duration_by: Mapping[str, Any] | None
+    start: tuple[str, ...]
+    stop: tuple[str, ...]
+    pause: tuple[str, ...] = ()
+    resume: tuple[str, ...] = ()
+    max_total: Duration | None = None
+    escalate_to: str | None = None
+    when: Mapping[str, Any] | None = None
+
+    def duration_for(self, context: Mapping[str, Any]) -> Duration:
+        if self.duration_by:
+            from domain.conditions import lookup
+
+            value = lookup(context, self.duration_by["field"])
+            text = self.duration_by["map"].get(value)
+            if text is not None:
+                return parse_duration(text)
+        return self.duration
+
+
+@dataclass(frozen=True)
+class CaseType:
+    name: str
+    title: str
+    version: int
+    number_prefix: str
+    initial_state: str
+    states: tuple[str, ...]
+    closed_states: tuple[str, ...]
+    open_roles: tuple[str, ...]
+    department: str
+    customer: Mapping[str, FieldSpec]
+    fields: Mapping[str, FieldSpec]
+    actions: Mapping[str, ActionSpec]
+    clocks: Mapping[str, ClockSpec]
+    approvals: tuple[Mapping[str, Any], ...]
+    escalations: tuple[Mapping[str, Any], ...]
+    follow_ups: tuple[Mapping[str, Any], ...]
+    on_linked_outcome: Mapping[str, Any] | None
+    report_outcome: Mapping[str, Any] | None
+    escalation_ladder: tuple[str, ...]
+    sources: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def action(self, name: str) -> ActionSpec | None:
+        return self.actions.get(name)
+
+    def is_open_state(self, state: str) -> bool:
+        return state not in self.closed_states
+
+    def describe(self) -> dict[str, Any]:
+        """The definition as the API shows it (``GET /v1/case-types/{type}``)."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "version": self.version,
+            "number_prefix": self.number_prefix,
+            "initial_state": self.initial_state,
+            "states": list(self.states),
+            "closed_states": list(self.closed_states),
+            "open_roles": list(self.open_roles),
+            "customer": {k: v.describe() for k, v in self.customer.items()},
+            "fields": {k: v.describe() for k, v in self.fields.items()},
+            "actions": {
+                a.name: {
+                    "from": list(a.from_states),
+                    "to": a.to,
+                    "roles": list(a.roles),
+                    "assignee": a.assignee,
+                    "roles_by": dict(a.roles_by) if a.roles_by else None,
+                    "approval": a.approval,
+                    "fields": {k: v.describe() for k, v in a.fields.items()},
+                    "doc": a.doc,
+                }
+                for a in self.actions.values()
+            },
+            "clocks": {
+                c.name: {
+                    "duration": str(c.duration),
+                    "duration_by": dict(c.duration_by) if c.duration_by else None,
+                    "start": list(c.start),
+                    "stop": list(c.stop),
+                    "pause": list(c.pause),
+                    "resume": list(c.resume),
+                    "max_total": str(c.max_total) if c.max_total else None,
+                    "escalate_to": c.escalate_to,
+                }
+                for c in self.clocks.values()
+            },
+        }
+
+
+def _strs(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CaseTypeError(f"{where} must be a string or a list of strings")
+    return tuple(value)
+
+
+def _fields(data: Any, where: str) -> dict[str, FieldSpec]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise CaseTypeError(f"{where} must be a table of fields")
+    return {k: FieldSpec.from_mapping(k, v, f"{where}") for k, v in data.items()}
+
+
+def _duration(text: Any, where: str) -> Duration:
+    try:
+        return parse_duration(str(text))
+    except ValueError as e:
+        raise CaseTypeError(f"{where}: {e}") from None
+
+
+def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> ActionSpec:
+    w = f"{where}: key 'actions.{name}'"
+    if not isinstance(data, Mapping):
+        raise CaseTypeError(f"{w} must be a table")
+    unknown = set(data) - ACTION_KEYS
+    if unknown:
+        raise CaseTypeError(f"{w}: unknown keys {sorted(unknown)}")
+    if "from" not in data:
+        raise CaseTypeError(f"{w}: 'from' is required")
+    from_states = _strs(data["from"], f"{w}.from")
+    for s in from_states:
+        if s not in (ALL_OPEN_STATES, ANY_STATE) and s not in states:
+            raise CaseTypeError(f"{w}.from: state {s!r} is not in 'states'")
+    for key in ("to", "to_when_approved"):
+        if key in data and data[key] not in states:
+            raise CaseTypeError(f"{w}.{key}: state {data[key]!r} is not in 'states'")
+    roles_by = data.get("roles_by")
+    if roles_by is not None and (
+        not isinstance(roles_by, Mapping) or "field" not in roles_by or "map" not in roles_by
+    ):
+        raise CaseTypeError(f"{w}.roles_by needs 'field' and 'map'")
+    if data.get("approval") not in (None, "grant", "reject"):
+        raise CaseTypeError(f"{w}.approval must be 'grant' or 'reject'")
+    guards = data.get("guards", [])
+    if not isinstance(guards, list):
+        raise CaseTypeError(f"{w}.guards must be a list of tables")
+    for i, g in enumerate(guards):
+        if not isinstance(g, Mapping) or g.get("kind") not in GUARD_KINDS:
+            raise CaseTypeError(f"{w}.guards[{i}]: 'kind' must be one of {sorted(GUARD_KINDS)}")
+        if "when" in g:
+            check_condition(g["when"], f"{w}.guards[{i}]")
+        if "max" in g:
+            _duration(g["max"], f"{w}.guards[{i}].max")
+    fields = _fields(data.get("fields"), f"{w}.fields")
+    raw_sets = data.get("sets", [])
+    if isinstance(raw_sets, Mapping):
+        sets = {str(k): str(v) for k, v in raw_sets.items()}
+    else:
+        sets = {s: s for s in _strs(raw_sets, f"{w}.sets")}
+    for s in sets:
+        if s not in fields:
+            raise CaseTypeError(f"{w}.sets: {s!r} is not one of the action's fields")
+    count = data.get("to_at_count")
+    if count is not None and (not isinstance(count, Mapping) or count.get("to") not in states):
+        raise CaseTypeError(f"{w}.to_at_count needs 'at' and a valid 'to' state")
+    return ActionSpec(
+        name=name,
+        from_states=from_states,
+        to=data.get("to"),
+        roles=_strs(data.get("roles", []), f"{w}.roles"),
+        assignee=bool(data.get("assignee", False)),
+        roles_by=roles_by,
+        approval=data.get("approval"),
+        computes_approvals=bool(data.get("computes_approvals", False)),
+        to_when_approved=data.get("to_when_approved"),
+        fields=fields,
+        sets=sets,
+        assigns=bool(data.get("assigns", False)),
+        assign_actor=bool(data.get("assign_actor", False)),
+        increments=data.get("increments"),
+        increment_by=data.get("increment_by"),
+        to_at_count=count,
+        guards=tuple(guards),
+        conflict_when_taken=bool(data.get("conflict_when_taken", False)),
+        extends=data.get("extends"),
+        corrects=bool(data.get("corrects", False)),
+        doc=str(data.get("doc", "")),
+    )
+
+
+def _clock(name: str, data: Any, actions: Mapping[str, Any], where: str) -> ClockSpec:
+    w = f"{where}: key 'clocks.{name}'"
+    if not isinstance(data, Mapping):
+        raise CaseTypeError(f"{w} must be a table")
+    unknown = set(data) - CLOCK_KEYS
+    if unknown:
+        raise CaseTypeError(f"{w}: unknown keys {sorted(unknown)}")
+    if "duration" not in data:
+        raise CaseTypeError(f"{w}: 'duration' is required")
+    by = data.get("duration_by")
+    if by is not None:
+        if not isinstance(by, Mapping) or "field" not in by or not isinstance(by.get("map"), Mapping):
+            raise CaseTypeError(f"{w}.duration_by needs 'field' and a 'map' table")
+        for k, v in by["map"].items():
+            _duration(v, f"{w}.duration_by.map.{k}")
+    triggers: dict[str, tuple[str, ...]] = {}
+    for key in ("start", "stop", "pause", "resume"):
+        triggers[key] = _strs(data.get(key, []), f"{w}.{key}")
+        for t in triggers[key]:
+            if not t.startswith("@") and t not in actions:
+                raise CaseTypeError(f"{w}.{key}: {t!r} is not an action of this type")
+    if not triggers["start"]:
+        raise CaseTypeError(f"{w}: 'start' is required")
+    return ClockSpec(
+        name=name,
+        duration=_duration(data["duration"], f"{w}.duration"),
+        duration_by=by,
+        max_total=_duration(data["max_total"], f"{w}.max_total") if "max_total" in data else None,
+        escalate_to=data.get("escalate_to"),
+        when=check_condition(data["when"], w) if "when" in data else None,
+        **triggers,
+    )
+
+
+def _table_list(data: Any, where: str) -> tuple[Mapping[str, Any], ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list) or not all(isinstance(x, Mapping) for x in data):
+        raise CaseTypeError(f"{where} must be a list of tables")
+    for i, item in enumerate(data):
+        if "when" in item:
+            check_condition(item["when"], f"{where}[{i}]")
+    return tuple(data)
+
+
+def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: str) -> CaseType:
+    """Validate a parsed case-type mapping (merged with the common one)."""
+    unknown = set(data) - TYPE_KEYS
+    if unknown:
+        raise CaseTypeError(f"{source}: unknown keys {sorted(unknown)}")
+    for key in ("name", "states", "initial_state", "number_prefix", "actions"):
+        if key not in data:
+            raise CaseTypeError(f"{source}: key '{key}' is required")
+    states = _strs(data["states"], f"{source}: key 'states'")
+    if data["initial_state"] not in states:
+        raise CaseTypeError(f"{source}: key 'initial_state': {data['initial_state']!r} is not in 'states'")
+    closed = _strs(data.get("closed_states", []), f"{source}: key 'closed_states'")
+    for s in closed:
+        if s not in states:
+            raise CaseTypeError(f"{source}: key 'closed_states': {s!r} is not in 'states'")
+    raw_actions = dict(common.get("actions", {}))
+    if not isinstance(data["actions"], Mapping):
+        raise CaseTypeError(f"{source}: key 'actions' must be a table")
+    raw_actions.update(data["actions"])
+    actions = {n: _action(n, a, states, source) for n, a in raw_actions.items()}
+    raw_clocks = data.get("clocks", {})
+    if not isinstance(raw_clocks, Mapping):
+        raise CaseTypeError(f"{source}: key 'clocks' must be a table")
+    clocks = {n: _clock(n, c, actions, source) for n, c in raw_clocks.items()}
+    approvals = data.get("approvals", {}).get("rules") if isinstance(data.get("approvals"), Mapping) else None
+    if "approvals" in data and approvals is None:
+        raise CaseTypeError(f"{source}: key 'approvals' needs a 'rules' list")
+    rules = _table_list(approvals, f"{source}: key 'approvals.rules'")
+    for i, r in enumerate(rules):
+        if "chain" not in r:
+            raise CaseTypeError(f"{source}: key 'approvals.rules[{i}]': 'chain' is required")
+    version = data.get("version", 1)
+    if not isinstance(version, int) or version < 1:
+        raise CaseTypeError(f"{source}: key 'version' must be a positive integer")
+    return CaseType(
+        name=str(data["name"]),
+        title=str(data.get("title", data["name"])),
+        version=version,
+        number_prefix=str(data["number_prefix"]),
+        initial_state=data["initial_state"],
+        states=states,
+        closed_states=closed,
+        open_roles=_strs(data.get("open_roles", ["agent"]), f"{source}: key 'open_roles'"),
+        department=str(data.get("department", "cs")),
+        customer=_fields(data.get("customer"), f"{source}: key 'customer'"),
+        fields=_fields(data.get("fields"), f"{source}: key 'fields'"),
+        actions=actions,
+        clocks=clocks,
+        approvals=rules,
+        escalations=_table_list(data.get("escalations"), f"{source}: key 'escalations'"),
+        follow_ups=_table_list(data.get("follow_ups"), f"{source}: key 'follow_ups'"),
+        on_linked_outcome=data.get("on_linked_outcome"),
+        report_outcome=data.get("report_outcome"),
+        escalation_ladder=_strs(
+            data.get("escalation_ladder", common.get("escalation_ladder", [])),
+            f"{source}: key 'escalation_ladder'",
+        ),
+        sources=str(data.get("sources", "")),
+        raw=data,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise CaseTypeError(f"{path.name}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise CaseTypeError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def load_case_type(path: Path, common: Mapping[str, Any] | None = None) -> CaseType:
+    """Load and validate one case-type file."""
+    if common is None:
+        common = _read_toml(BUILTIN_DIR / "_common.toml")
+    return build_case_type(_read_toml(path), common, path.name)
+
+
+class CaseTypeRegistry:
+    """The case types in force: the built-in ones plus those of extra folders."""
+
+    def __init__(self, types: Mapping[str, CaseType]) -> None:
+        self._types = dict(types)
+
+    @classmethod
+    def load(cls, *extra_dirs: Path) -> "CaseTypeRegistry":
+        common = _read_toml(BUILTIN_DIR / "_common.toml")
+        types: dict[str, CaseType] = {}
+        for folder in (BUILTIN_DIR, *extra_dirs):
+            for path in sorted(Path(folder).glob("*.toml")):
+                if path.name.startswith("_"):
+                    continue
+                ct = load_case_type(path, common)
+                types[ct.name] = ct
+        for ct in types.values():
+            for i, f in enumerate(ct.follow_ups):
+                if f.get("open") not in types:
+                    raise CaseTypeError(
+                        f"{ct.name}.toml: key 'follow_ups[{i}].open': unknown case type {f.get('open')!r}"
+                    )
+        return cls(types)
+
+    def get(self, name: str) -> CaseType:
+        try:
+            return self._types[name]
+        except (KeyError, TypeError):
+            raise UnknownCaseType(
+                f"unknown case type {name!r}; known types: {sorted(self._types)}",
+                known=sorted(self._types),
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._types.values())

@@ -1,0 +1,67 @@
+"""Guards: named, parameterised preconditions of actions in case-type files.
+
+Kinds (see ``GUARD_KINDS`` in ``casetype``):
+
+- ``field_in``: a case value (dotted path) must be one of ``values``;
+- ``linked_outcome_in``: like ``field_in``, but only when the case has a link
+  of relation ``link`` (a return visit that was not sampled does not block);
+- ``approvals_complete``: every required approval is granted;
+- ``min_ratio``: ``field`` >= ``of`` × ``ratio`` (when ``when`` matches);
+- ``max_span``: the action's ``end`` - ``start`` is positive and at most ``max``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping
+
+from domain.approvals import ApprovalState
+from domain.conditions import lookup, matches
+from domain.durations import parse_duration
+from domain.errors import ApprovalsMissing, GuardFailed
+from domain.fields import parse_time
+
+
+def check_guards(
+    guards: tuple[Mapping[str, Any], ...],
+    context: Mapping[str, Any],
+    data: Mapping[str, Any],
+    action: str,
+) -> None:
+    for guard in guards:
+        kind = guard["kind"]
+        message = guard.get("message")
+        if kind == "approvals_complete":
+            state = ApprovalState.of(context.get("approvals") or {})
+            if not state.complete:
+                raise ApprovalsMissing(
+                    f"{action} needs approvals that are missing: {state.missing}",
+                    missing_approvals=state.missing,
+                )
+        elif kind == "field_in":
+            value = lookup(context, guard["field"])
+            if value not in guard["values"]:
+                raise GuardFailed(
+                    message or f"{action} needs {guard['field']} in {guard['values']}, it is {value!r}"
+                )
+        elif kind == "linked_outcome_in":
+            if any(link["rel"] == guard["link"] for link in context.get("links", [])):
+                value = lookup(context, "fields." + guard["field"])
+                if value not in guard["values"]:
+                    raise GuardFailed(
+                        message or f"{action} needs {guard['field']} in {guard['values']}, it is {value!r}"
+                    )
+        elif kind == "min_ratio":
+            if matches(guard.get("when"), context):
+                have = Decimal(str(lookup(context, guard["field"]) or 0))
+                base = Decimal(str(lookup(context, guard["of"]) or 0))
+                need = (base * Decimal(str(guard["ratio"]))).quantize(Decimal("0.01"))
+                if have < need:
+                    raise GuardFailed(message or f"{action} needs {guard['field']} >= {need}, it is {have}")
+        elif kind == "max_span":
+            start, end = parse_time(data[guard["start"]]), parse_time(data[guard["end"]])
+            limit = parse_duration(guard["max"]).to_timedelta()
+            if not start < end or end - start > limit:
+                raise GuardFailed(
+                    message or f"{guard['end']} must be after {guard['start']} and at most {guard['max']} later"
+                )

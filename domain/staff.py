@@ -1,0 +1,112 @@
+"""Staff members and their API tokens, as event-sourced aggregates.
+
+A staff member has one department and one or more roles; every change is an
+event. Tokens are never stored: only their SHA-256 hash, which also derives
+the token aggregate's id, so authentication is one primary-key read and a
+constant-time comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.actor import ROLES, Actor, stable_id
+from domain.errors import InvalidFields
+
+TOKEN_PREFIX = "ct_"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_staff_fields(staff_id: str, name: str, department: str, roles: list[str]) -> None:
+    problems = []
+    if not isinstance(staff_id, str) or not staff_id or len(staff_id) > 64 or not all(
+        c.isalnum() or c in "-_." for c in staff_id
+    ):
+        problems.append({"field": "id", "problem": "must be 1-64 letters, digits, '-', '_' or '.'"})
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        problems.append({"field": "name", "problem": "must be a non-empty string"})
+    if not isinstance(department, str) or not department.strip() or len(department) > 64:
+        problems.append({"field": "department", "problem": "must be a non-empty string"})
+    bad = [r for r in roles if r not in ROLES]
+    if not roles or bad:
+        problems.append({"field": "roles", "problem": f"unknown roles {bad}; allowed: {list(ROLES)}"})
+    if problems:
+        raise InvalidFields("; ".join(f"{p['field']} {p['problem']}" for p in problems), errors=problems)
+
+
+class Staff(Aggregate):
+    """A staff member (员工): department, roles, active flag."""
+
+    @staticmethod
+    def create_id(staff_id: str) -> UUID:
+        return stable_id("staff", staff_id)
+
+    @event("Registered")
+    def __init__(self, staff_id: str, name: str, department: str, roles: list[str], meta: dict[str, Any]):
+        self.staff_id = staff_id
+        self.name = name
+        self.department = department
+        self.roles = list(roles)
+        self.active = True
+        self.head_hash: str | None = None
+
+    @event("Updated")
+    def update(self, name: str, department: str, roles: list[str], meta: dict[str, Any]) -> None:
+        self.name, self.department, self.roles = name, department, list(roles)
+
+    @event("Deactivated")
+    def deactivate(self, meta: dict[str, Any]) -> None:
+        self.active = False
+
+    def as_actor(self) -> Actor:
+        return Actor(id=self.staff_id, roles=tuple(self.roles), department=self.department, name=self.name)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.staff_id,
+            "name": self.name,
+            "department": self.department,
+            "roles": list(self.roles),
+            "active": self.active,
+        }
+
+
+class ApiToken(Aggregate):
+    """A bearer token, identified by (and storing only) its hash."""
+
+    @staticmethod
+    def create_id(token_hash: str) -> UUID:
+        return stable_id("token", token_hash)
+
+    @event("Issued")
+    def __init__(self, token_hash: str, staff_id: str, expires_at: str | None, meta: dict[str, Any]):
+        self.token_hash = token_hash
+        self.staff_id = staff_id
+        self.expires_at = expires_at
+        self.revoked = False
+        self.head_hash: str | None = None
+
+    @event("Revoked")
+    def revoke(self, meta: dict[str, Any]) -> None:
+        self.revoked = True
+
+    def valid(self, presented_hash: str, now: datetime) -> bool:
+        if not hmac.compare_digest(self.token_hash, presented_hash):
+            return False
+        if self.revoked:
+            return False
+        return self.expires_at is None or datetime.fromisoformat(self.expires_at) > now

@@ -1,0 +1,69 @@
+"""Where events live: one setting, ``CASETRAIL_DATABASE_URL``.
+
+``sqlite:///./casetrail.db`` (the embedded default) or
+``postgresql://user:pass@host:port/db`` (production). ``env_for_url``
+turns the URL into the eventsourcing library's environment for its own
+SQLite or PostgreSQL recorders; nothing here writes SQL.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+from urllib.parse import parse_qs, unquote, urlparse
+
+DEFAULT_URL = "sqlite:///./casetrail.db"
+
+
+class StorageConfigError(ValueError):
+    pass
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return env.get("CASETRAIL_DATABASE_URL") or DEFAULT_URL
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def env_for_url(url: str) -> dict[str, str]:
+    """Library settings (PERSISTENCE_MODULE, SQLITE_*/POSTGRES_*) for ``url``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        if not url.startswith("sqlite:///"):
+            raise StorageConfigError(f"sqlite URL must look like sqlite:///relative.db or sqlite:////abs/path.db: {url!r}")
+        path = unquote(url[len("sqlite:///"):].split("?", 1)[0])
+        if not path:
+            raise StorageConfigError(f"sqlite URL needs a file path: {url!r}")
+        memory = path == ":memory:"
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": "file:casetrail?mode=memory&cache=shared" if memory else path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "CREATE_TABLE": "y",
+        }
+    if parsed.scheme in ("postgresql", "postgres"):
+        if not parsed.path.strip("/"):
+            raise StorageConfigError(f"postgresql URL needs a database name: {url!r}")
+        query = parse_qs(parsed.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")),
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_POOL_SIZE": query.get("pool_size", ["5"])[0],
+            "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["20"])[0],
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
+            "POSTGRES_LOCK_TIMEOUT": "5",
+            "CREATE_TABLE": "y",
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+    raise StorageConfigError(
+        f"unsupported CASETRAIL_DATABASE_URL {url!r}: use sqlite:///path or postgresql://user:pass@host:port/db"
+    )

@@ -26,9 +26,11 @@ from domain.errors import (
     AuthenticationFailed, CaseNotFound, IdempotencyMismatch, InvalidFields, RoleNotAllowed,
     StaffExists, StaffNotFound, VersionConflict,
 )
+from domain.history import case_history
 from domain.idempotency import IdempotencyRecord
 from domain.numbering import NumberSeries, series_key
 from domain.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
+from domain.storage import database_url, env_for_url
 from domain.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
 from domain.transcoder import MsgpackTranscoder
 
@@ -55,6 +57,13 @@ class CaseTrail(Application[UUID]):
         self.calendar = calendar or load_calendar()
         self.clock = clock
         super().__init__(dict(env) if env else None)
+
+    @classmethod
+    def from_url(cls, url: str | None = None, **kwargs: Any) -> "CaseTrail":
+        """The application on ``url`` (default: ``CASETRAIL_DATABASE_URL``)."""
+        env = env_for_url(url or database_url())
+        env.setdefault("AGGREGATE_CACHE_MAXSIZE", "5000")
+        return cls(env, **kwargs)
 
     # ------------------------------------------------------------ plumbing
     def construct_transcoder(self) -> Transcoder:
@@ -166,6 +175,11 @@ class CaseTrail(Application[UUID]):
         if not isinstance(case, Case):
             raise CaseNotFound(f"no case {case_id}")
         return case
+
+    def case_history(self, case_id: UUID | str) -> list[dict[str, Any]]:
+        """Every stored event of the case, oldest first, with hashes."""
+        case = self.get_case(case_id)
+        return case_history(self.mapper, self.recorder.select_events(case.id))
 
     def get_case_as_of(self, case_id: UUID | str, as_of: datetime) -> Case:
         """The case as it stood at ``as_of`` (by the events' occurred-at times)."""

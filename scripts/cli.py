@@ -1,0 +1,57 @@
+"""The ``casetrail`` command line: one click group, one module per command family.
+
+Each family lives in its own module (``serve_cmd``, ``staff_cmd``,
+``projections_cmd``, ``sla_cmd``, ``audit_cmd``, ``demo_cmd``,
+``bench_cmd``) exposing ``commands``: a list of click commands/groups.
+All commands read ``CASETRAIL_DATABASE_URL``, ``CASETRAIL_CALENDAR`` and
+``CASETRAIL_AUDIT_KEY``. Domain errors become a message on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from domain.errors import DomainError
+
+FAMILIES = ("serve_cmd", "staff_cmd", "projections_cmd", "sla_cmd", "audit_cmd", "demo_cmd", "bench_cmd")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """casetrail: event-sourced case tracking with a provable audit trail."""
+
+
+for _family in FAMILIES:
+    try:
+        _module = importlib.import_module(f"scripts.{_family}")
+    except ModuleNotFoundError as _e:
+        if _e.name != f"scripts.{_family}":
+            raise
+        continue
+    for _command in _module.commands:
+        cli.add_command(_command)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except DomainError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

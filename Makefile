@@ -1,0 +1,27 @@
+# casetrail developer tasks. `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp
+
+.PHONY: venv postgres run test bench
+
+venv: $(STAMP)
+
+# Reinstall only when pyproject.toml changed (or the venv is missing).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+postgres:
+	bash scripts/ensure_postgres.sh
+
+run: venv
+	$(BIN)/casetrail demo --if-empty && $(BIN)/casetrail serve
+
+test: venv postgres
+	$(BIN)/pytest -q -n 2
+
+bench: venv postgres
+	$(BIN)/casetrail bench

@@ -29,7 +29,7 @@ from domain.errors import (
     InvalidFields, RoleNotAllowed, UnknownAction,
 )
 from domain.fields import validate_fields
-from domain.guards import check_guards
+from domain.guards import check_guards, guards_hold
 
 Meta = dict[str, Any]
 
@@ -189,9 +189,11 @@ class Case(Aggregate):
 
     def allowed_actions(self, case_type: CaseType, actor: Actor) -> list[str]:
         """The actions this actor's roles may take in the current state."""
+        context = self.context()
         return sorted(
             name for name, spec in case_type.actions.items()
             if self.state_allows(spec, case_type) and self.permits(spec, actor)
+            and guards_hold(spec.guards, context)
         )
 
     def take(
@@ -336,7 +338,7 @@ class Case(Aggregate):
         if spec.approval == "grant":
             state = ApprovalState.of(self.approvals)
             grantable = state.grantable_roles()
-            role = next((r for r in actor.roles if r in grantable), grantable[0] if grantable else "system")
+            role = next((r for r in grantable if r in actor.roles), grantable[0] if grantable else "system")
             granted = list(state.granted) + [{"role": role, "by": actor.id, "at": at.isoformat()}]
             return {**self.approvals, "granted": granted}
         return None

@@ -65,3 +65,15 @@ def check_guards(
                 raise GuardFailed(
                     message or f"{guard['end']} must be after {guard['start']} and at most {guard['max']} later"
                 )
+
+
+CONTEXT_ONLY = {"field_in", "linked_outcome_in", "approvals_complete", "min_ratio"}
+
+
+def guards_hold(guards: tuple[Mapping[str, Any], ...], context: Mapping[str, Any]) -> bool:
+    """Whether the guards that depend only on the case (not on action fields) hold."""
+    try:
+        check_guards(tuple(g for g in guards if g["kind"] in CONTEXT_ONLY), context, {}, "")
+    except (GuardFailed, ApprovalsMissing):
+        return False
+    return True

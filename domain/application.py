@@ -202,12 +202,12 @@ class CaseTrail(Application[UUID]):
             idem = self._idempotent(actor, idempotency)
             if isinstance(idem, Case):
                 return idem
-            series = self._series(ct.number_prefix, at)
             meta = event_meta(actor, at, ctx, imported=imported)
-            case = Case.open(case_type=ct, actor=actor, number=series.allocate(), title=title,
+            series = self._series(ct.number_prefix, at, meta)
+            case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=title,
                              customer=customer, fields=fields, channel=channel, links=[], at=at,
                              calendar=self.calendar, meta=meta)
-            records = self._idem_record(actor, idempotency, case, 201)
+            records = self._idem_record(actor, idempotency, case, 201, meta)
             try:
                 self.save(case, series, *records)
                 return case
@@ -215,12 +215,12 @@ class CaseTrail(Application[UUID]):
                 continue
         raise VersionConflict("could not allocate a case number; try again")
 
-    def _series(self, prefix: str, at: datetime) -> NumberSeries:
+    def _series(self, prefix: str, at: datetime, meta: dict[str, Any]) -> NumberSeries:
         key = series_key(prefix, at, self.calendar.timezone)
         try:
             return self.load(NumberSeries.create_id(key))
         except AggregateNotFoundError:
-            return NumberSeries(key=key)
+            return NumberSeries(key=key, meta=meta)
 
     def act(self, actor: Actor, case_id: UUID | str, action: str, data: Any = None, *,
             expected_version: int | None = None, ctx: CommandContext = CommandContext(),
@@ -243,7 +243,7 @@ class CaseTrail(Application[UUID]):
                       meta=meta, known_staff=self.staff_exists)
             cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
             others = self._policies(case, ct, action, previous, at, cause)
-            records = self._idem_record(actor, idempotency, case, 200)
+            records = self._idem_record(actor, idempotency, case, 200, meta)
             try:
                 self.save(case, *others, *records)
                 return case
@@ -262,8 +262,8 @@ class CaseTrail(Application[UUID]):
         types = {name: self.registry.get(name) for name in self.registry.names()}
         for f in follow_ups_for(case, ct, action, types):
             target = types[f.open_type]
-            series = self._series(target.number_prefix, at)
-            number = series.allocate()
+            series = self._series(target.number_prefix, at, meta)
+            number = series.allocate(meta)
             linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
                                fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=meta,
                                links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
@@ -300,12 +300,12 @@ class CaseTrail(Application[UUID]):
         return case
 
     def _idem_record(self, actor: Actor, idempotency: tuple[str, str] | None, case: Case,
-                     status: int) -> list[IdempotencyRecord]:
+                     status: int, meta: dict[str, Any]) -> list[IdempotencyRecord]:
         if idempotency is None:
             return []
         key, request = idempotency
         return [IdempotencyRecord(actor_id=actor.id, key=key, request=request, status=status,
-                                  case_id=str(case.id), case_version=case.version)]
+                                  case_id=str(case.id), case_version=case.version, meta=meta)]
 
     # ----------------------------------------------------------------- SLA
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:

@@ -32,7 +32,8 @@ class IdempotencyRecord(Aggregate):
         return stable_id("idempotency", f"{actor_id}\x00{key}")
 
     @event("Recorded")
-    def __init__(self, actor_id: str, key: str, request: str, status: int, case_id: str, case_version: int) -> None:
+    def __init__(self, actor_id: str, key: str, request: str, status: int, case_id: str, case_version: int,
+                 meta: dict[str, Any]) -> None:
         self.actor_id = actor_id
         self.key = key
         self.request = request

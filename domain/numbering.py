@@ -31,19 +31,19 @@ class NumberSeries(Aggregate):
         return stable_id("series", key)
 
     @event("Started")
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, meta: dict[str, Any]) -> None:
         self.key = key
         self.last = 0
         self.head_hash: str | None = None
 
     @event("Allocated")
-    def _allocated(self, number: str, serial: int) -> None:
+    def _allocated(self, number: str, serial: int, meta: dict[str, Any]) -> None:
         self.last = serial
 
-    def allocate(self) -> str:
+    def allocate(self, meta: dict[str, Any]) -> str:
         serial = self.last + 1
         number = f"{self.key}-{serial:04d}"
-        self._allocated(number=number, serial=serial)
+        self._allocated(number=number, serial=serial, meta=meta)
         return number
 
     def describe(self) -> dict[str, Any]:

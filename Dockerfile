@@ -1,0 +1,29 @@
+# casetrail: API server image. Configuration only through environment
+# variables (CASETRAIL_DATABASE_URL, CASETRAIL_CALENDAR, CASETRAIL_AUDIT_KEY).
+
+# --- build stage: a virtualenv with casetrail and its wheels -----------------
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/casetrail
+COPY pyproject.toml README.md ./
+COPY domain ./domain
+COPY projections ./projections
+COPY api ./api
+COPY scripts ./scripts
+RUN /opt/casetrail/bin/pip install .
+
+# --- final stage: no build tools, non-root ------------------------------------
+FROM python:3.11-slim
+RUN groupadd --system --gid 10001 casetrail \
+ && useradd --system --uid 10001 --gid casetrail --home-dir /var/lib/casetrail --create-home casetrail
+COPY --from=build /opt/casetrail /opt/casetrail
+ENV PATH=/opt/casetrail/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    CASETRAIL_DATABASE_URL=sqlite:////var/lib/casetrail/casetrail.db
+USER casetrail
+WORKDIR /var/lib/casetrail
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
+CMD ["casetrail", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,111 @@
+"""Dockerfile and compose.yaml checks (no Docker engine here: parse and cross-check).
+
+The Dockerfile must be multi-stage on a slim Python base, run as a non-root
+user, have a HEALTHCHECK on /readyz and run `casetrail serve`; every COPY
+source must exist. compose.yaml must parse, wire PostgreSQL to the API and a
+separate projection worker through CASETRAIL_DATABASE_URL, and every
+`casetrail ...` command line in either file must parse with the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from scripts.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
+                "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text()
+    logical, out = "", []
+    for line in text.splitlines():
+        if not logical and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        logical += line.rstrip("\\").strip() + " "
+        if not line.endswith("\\"):
+            word, _, rest = logical.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+            logical = ""
+    assert not logical, "dangling line continuation"
+    return out
+
+
+def check_cli(argv: list[str]) -> None:
+    """Parse argv with the real click CLI (raises on unknown commands/options)."""
+    assert argv[0] == "casetrail", argv
+    command: click.Command = cli
+    args, parent = list(argv[1:]), None
+    while isinstance(command, click.Group):
+        assert args, f"{argv}: a command is missing"
+        name, args = args[0], args[1:]
+        sub = command.get_command(click.Context(command), name)
+        if sub is None:
+            raise click.UsageError(f"unknown command {name!r} in {argv}")
+        command = sub
+    command.make_context(command.name or "", args)
+
+
+def test_dockerfile_is_multistage_slim_nonroot_with_healthcheck() -> None:
+    steps = dockerfile()
+    assert all(word in INSTRUCTIONS for word, _ in steps)
+    froms = [rest for word, rest in steps if word == "FROM"]
+    assert len(froms) >= 2 and all(re.match(r"python:3\.1[1-9]-slim", f) for f in froms)
+    final = steps[max(i for i, (w, _) in enumerate(steps) if w == "FROM"):]
+    users = [rest for word, rest in final if word == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert not any(word == "RUN" and re.search(r"apt-get|gcc|build-essential", rest) for word, rest in final)
+    health = [rest for word, rest in final if word == "HEALTHCHECK"]
+    assert health and "/readyz" in health[0]
+    cmd = json.loads(next(rest for word, rest in final if word == "CMD"))
+    check_cli(cmd)
+    assert cmd[1] == "serve"
+
+
+def test_dockerfile_copy_sources_exist() -> None:
+    for word, rest in dockerfile():
+        if word == "COPY" and "--from" not in rest:
+            *sources, _dest = shlex.split(rest)
+            for src in sources:
+                assert (ROOT / src).exists(), f"COPY source {src} is missing"
+
+
+def test_compose_wires_database_api_and_worker() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"db", "api", "projections"} <= set(services)
+    assert services["db"]["image"].startswith("postgres:")
+    assert any("pgdata" in v for v in services["db"]["volumes"])
+    for name in ("api", "projections"):
+        svc = services[name]
+        assert svc["environment"]["CASETRAIL_DATABASE_URL"].startswith("postgresql://")
+        assert svc["depends_on"]["db"]["condition"] == "service_healthy"
+        check_cli(svc["command"])
+    assert "--no-workers" in services["api"]["command"]
+    workers = services["api"]["command"][services["api"]["command"].index("--workers") + 1]
+    assert int(workers) >= 2
+    assert services["projections"]["command"][1:3] == ["projections", "run"]
+
+
+def test_compose_first_token_commands_parse() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    lines = re.findall(r"docker compose run --rm api (casetrail .+)", text)
+    assert len(lines) >= 2
+    for line in lines:
+        check_cli(shlex.split(line))
+
+
+def test_check_cli_rejects_unknown_commands() -> None:
+    with pytest.raises(click.UsageError):
+        check_cli(["casetrail", "serve", "--no-such-flag"])
+    with pytest.raises(Exception):
+        check_cli(["casetrail", "launch-rockets"])

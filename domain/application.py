@@ -91,6 +91,9 @@ class CaseTrail(Application[UUID]):
             return self.clock(), False
         if not actor.is_importer:
             raise RoleNotAllowed("occurred_at may only be supplied by an importer", allowed_roles=["importer"])
+        if ctx.occurred_at > self.clock() + timedelta(minutes=5):
+            raise InvalidFields("occurred_at is in the future",
+                                errors=[{"field": "occurred_at", "problem": "is in the future"}])
         return ctx.occurred_at, True
 
     # --------------------------------------------------------------- staff

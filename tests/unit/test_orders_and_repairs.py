@@ -189,6 +189,9 @@ def test_importer_supplies_original_time(world: World) -> None:
     assert case.number.startswith("TS-202510-")
     entry = world.app.case_history(case.id)[0]
     assert entry["imported"] is True and entry["occurred_at"] == past.isoformat()
+    with pytest.raises(InvalidFields, match="future"):
+        world.app.open_case(importer, "complaint", "from the future", {"id": "C-0", "name": "老王"},
+                            ctx=CommandContext(occurred_at=world.now + timedelta(days=1)))
     with pytest.raises(RoleNotAllowed, match="importer"):
         world.app.act(world.actor("supervisor"), case.id, "assign", {"assignee": "agent"},
                       ctx=CommandContext(occurred_at=past))

@@ -5,25 +5,29 @@ command produced in one transaction (the case, a linked case, the number
 series, an idempotency record). Stored events are msgpack and hash-chained
 (``ChainedMapper``). Time comes from one injectable clock. Unconditional
 actions retry on a concurrent write; conditional ones raise
-``VersionConflict``.
+``VersionConflict``. Commands decide on this process's copy of the case as
+it last committed it (``domain.committed``: no read, never recorded on a
+stale state); cases are snapshotted every 100 events.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, Transcoder
 
 from domain.actor import Actor, CommandContext, event_meta
 from domain.calendar import BusinessCalendar, load_calendar
 from domain.case import Case
 from domain.casetype import CaseTypeRegistry
 from domain.chain import ChainedMapper, project_with_head
+from domain.committed import CommittedCases
 from domain.errors import (
-    AuthenticationFailed, CaseNotFound, IdempotencyMismatch, InvalidFields, RoleNotAllowed,
+    AuthenticationFailed, CaseNotFound, DomainError, IdempotencyMismatch, InvalidFields, RoleNotAllowed,
     StaffExists, StaffNotFound, VersionConflict,
 )
 from domain.history import case_history
@@ -36,6 +40,7 @@ from domain.transcoder import MsgpackTranscoder
 
 POLICY = Actor.system("policy")
 RETRIES = 20
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -44,6 +49,10 @@ def utc_now() -> datetime:
 
 class CaseTrail(Application[UUID]):
     name = "CaseTrail"
+    # A long case loads from its latest snapshot plus at most 100 events; the
+    # projector puts the hash chain's head (head_hash) into each snapshot.
+    snapshotting_intervals = {Case: 100}
+    snapshotting_projectors = {Case: project_with_head}
 
     def __init__(
         self,
@@ -56,7 +65,11 @@ class CaseTrail(Application[UUID]):
         self.registry = registry or CaseTypeRegistry.load()
         self.calendar = calendar or load_calendar()
         self.clock = clock
+        self._types = {ct.name: ct for ct in self.registry}
         super().__init__(dict(env) if env else None)
+        # Commands decide on copies of the cases committed last (domain/committed.py).
+        size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
+        self._committed = CommittedCases(size) if size > 0 else None
 
     @classmethod
     def from_url(cls, url: str | None = None, **kwargs: Any) -> "CaseTrail":
@@ -79,9 +92,23 @@ class CaseTrail(Application[UUID]):
         assert isinstance(self.mapper, ChainedMapper)
         with self.mapper.chaining(heads):
             recordings = super().save(*aggregates, **kwargs)
+        # The notification position of this command, so that callers (the API's
+        # X-Casetrail-Position) can tell read-model clients what to wait for.
+        position = max((r.notification.id for r in recordings), default=None)
         for a in aggregates:
             a.head_hash = heads.get(a.id)
+            a.recorded_position = position
+            if self._committed is not None and isinstance(a, Case):
+                self._committed.remember(a)
         return recordings
+
+    def take_snapshot(self, aggregate_id: UUID, version: int | None = None,
+                      projector_func: Any = project_with_head) -> None:
+        """Snapshots only speed up loading: failing to take one never fails a command."""
+        try:
+            super().take_snapshot(aggregate_id, version, projector_func)
+        except PersistenceError as e:
+            log.warning("snapshot of %s at version %s not taken: %s", aggregate_id, version, e)
 
     def load(self, aggregate_id: UUID, version: int | None = None) -> Any:
         return self.repository.get(aggregate_id, version=version, projector_func=project_with_head)
@@ -146,6 +173,8 @@ class CaseTrail(Application[UUID]):
         record = self._token(token)
         if record is None:
             raise AuthenticationFailed("unknown token")
+        if record.revoked:  # revoking twice records nothing new
+            return
         record.revoke(meta=event_meta(actor, self.clock(), CommandContext()))
         self.save(record)
 
@@ -177,6 +206,8 @@ class CaseTrail(Application[UUID]):
             raise CaseNotFound(f"no case {case_id}" + (f" at version {version}" if version else "")) from None
         if not isinstance(case, Case):
             raise CaseNotFound(f"no case {case_id}")
+        if version is not None and case.version != version:  # the library returns the head for version > head
+            raise CaseNotFound(f"no case {case_id} at version {version} (its latest version is {case.version})")
         return case
 
     def case_history(self, case_id: UUID | str) -> list[dict[str, Any]]:
@@ -231,26 +262,40 @@ class CaseTrail(Application[UUID]):
         if data is not None and not isinstance(data, Mapping):
             raise InvalidFields(f"{action}: expected an object of fields", errors=[])
         at, imported = self._now(actor, ctx)
+        fresh = self._committed is None
         for _ in range(RETRIES):
             idem = self._idempotent(actor, idempotency)
             if isinstance(idem, Case):
                 return idem
-            case = self.get_case(case_id)
+            kept = None if fresh or self._committed is None else self._committed.checkout(case_id)
+            case, copied = (kept, True) if kept is not None else (self.get_case(case_id), False)
             if expected_version is not None and case.version != expected_version:
+                if copied:  # the copy may be behind: decide on the stored case
+                    fresh = True
+                    continue
                 raise VersionConflict(f"case is at version {case.version}, not {expected_version}",
                                       current_version=case.version)
             ct = self.registry.get(case.case_type)
             previous = case.status
             meta = event_meta(actor, at, ctx, imported=imported)
-            case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
-                      meta=meta, known_staff=self.staff_exists)
-            cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
-            others = self._policies(case, ct, action, previous, at, cause)
+            try:
+                case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
+                          meta=meta, known_staff=self.staff_exists)
+                cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
+                others = self._policies(case, ct, action, previous, at, cause)
+            except DomainError:
+                if not copied:
+                    raise
+                fresh = True  # refused on a copy that may be behind: decide again on the stored case
+                continue
             records = self._idem_record(actor, idempotency, case, 200, meta)
             try:
                 self.save(case, *others, *records)
                 return case
             except IntegrityError:
+                fresh = True
+                if self._committed is not None:
+                    self._committed.forget(case.id)  # the copy is behind
                 if expected_version is not None:
                     current = self.get_case(case_id).version
                     raise VersionConflict(f"case moved on to version {current}",
@@ -262,7 +307,7 @@ class CaseTrail(Application[UUID]):
         """Aggregates changed by cross-case policies (saved with the case)."""
         out: list[Any] = []
         meta = event_meta(POLICY, at, cause)
-        types = {name: self.registry.get(name) for name in self.registry.names()}
+        types = self._types
         for f in follow_ups_for(case, ct, action, types):
             target = types[f.open_type]
             series = self._series(target.number_prefix, at, meta)

@@ -23,6 +23,7 @@ from domain.calendar import BusinessCalendar
 from domain.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
 from domain.clocks import apply_clock_change, clock_view, overdue_clocks, plan_clock_changes, plan_extension
 from domain.conditions import lookup, matches
+from domain.copying import PlainCopy
 from domain.durations import Duration
 from domain.errors import (
     ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, DuplicateApproval, GuardFailed,
@@ -38,7 +39,7 @@ def _enter(state: str) -> str:
     return f"@enter:{state}"
 
 
-class Case(Aggregate):
+class Case(PlainCopy, Aggregate):
     """A case (complaint, inquiry, repair order, return visit, order approval)."""
 
     @staticmethod

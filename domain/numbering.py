@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import stable_id
+from domain.copying import PlainCopy
 
 
 def series_key(prefix: str, at: datetime, timezone: str) -> str:
@@ -23,7 +24,7 @@ def series_key(prefix: str, at: datetime, timezone: str) -> str:
     return f"{prefix}-{local:%Y%m}"
 
 
-class NumberSeries(Aggregate):
+class NumberSeries(PlainCopy, Aggregate):
     """One month's serial for one case-type prefix."""
 
     @staticmethod

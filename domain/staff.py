@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.actor import ROLES, Actor, stable_id
+from domain.copying import PlainCopy
 from domain.errors import InvalidFields
 
 TOKEN_PREFIX = "ct_"
@@ -48,7 +49,7 @@ def check_staff_fields(staff_id: str, name: str, department: str, roles: list[st
         raise InvalidFields("; ".join(f"{p['field']} {p['problem']}" for p in problems), errors=problems)
 
 
-class Staff(Aggregate):
+class Staff(PlainCopy, Aggregate):
     """A staff member (员工): department, roles, active flag."""
 
     @staticmethod
@@ -85,7 +86,7 @@ class Staff(Aggregate):
         }
 
 
-class ApiToken(Aggregate):
+class ApiToken(PlainCopy, Aggregate):
     """A bearer token, identified by (and storing only) its hash."""
 
     @staticmethod

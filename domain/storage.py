@@ -60,6 +60,8 @@ def env_for_url(url: str) -> dict[str, str]:
             "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
             "POSTGRES_LOCK_TIMEOUT": "5",
             "CREATE_TABLE": "y",
+            # The same writes in one round trip (domain/recorder.py).
+            "APPLICATION_RECORDER_TOPIC": "domain.recorder:OneTripRecorder",
         }
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]

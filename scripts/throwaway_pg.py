@@ -2,8 +2,9 @@
 
 Owns starting and stopping a private, disposable PostgreSQL cluster: a fresh
 data directory from ``initdb`` in a temp dir, a server on a free localhost
-port with durability switched off (it is thrown away), and fresh uniquely
-named databases inside it.  Nothing here touches a system-wide cluster.
+port with durability switched off (it is thrown away; the benchmark passes
+``options=DURABLE_SERVER_OPTIONS`` for production settings), and fresh
+uniquely named databases inside it.  Nothing here touches a system-wide cluster.
 
 Usable without pytest::
 
@@ -32,6 +33,8 @@ __all__ = [
     "PostgresNotInstalledError",
     "PostgresStartError",
     "ThrowawayPostgres",
+    "DURABLE_SERVER_OPTIONS",
+    "SERVER_OPTIONS",
     "create_database",
     "find_pg_bin_dir",
 ]
@@ -41,6 +44,15 @@ SERVER_OPTIONS = (
     "-c fsync=off",
     "-c full_page_writes=off",
     "-c synchronous_commit=off",
+    "-c max_connections=200",
+)
+
+# Production durability (every commit flushed to disk), for the benchmark.
+DURABLE_SERVER_OPTIONS = (
+    "-c listen_addresses=127.0.0.1",
+    "-c fsync=on",
+    "-c full_page_writes=on",
+    "-c synchronous_commit=on",
     "-c max_connections=200",
 )
 
@@ -89,9 +101,11 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """A private PostgreSQL server in a temp dir; stop() removes everything."""
 
-    def __init__(self, port: int | None = None, user: str = "postgres") -> None:
+    def __init__(self, port: int | None = None, user: str = "postgres",
+                 options: tuple[str, ...] = SERVER_OPTIONS) -> None:
         self.requested_port = port
         self.user = user
+        self.options = tuple(options)
         self.port: int | None = None
         self.bin_dir: Path | None = None
         self.base_dir: Path | None = None
@@ -265,7 +279,7 @@ class ThrowawayPostgres:
         last_error = ""
         for _ in range(attempts):
             self.port = self.requested_port or _free_port()
-            options = " ".join((f"-p {self.port}", f"-k {self.socket_dir}", *SERVER_OPTIONS))
+            options = " ".join((f"-p {self.port}", f"-k {self.socket_dir}", *self.options))
             result = self._run(
                 [
                     self._bin("pg_ctl"),

@@ -1,0 +1,82 @@
+"""The Starlette application: ``create_app`` and the route table.
+
+The route table is explicit: ``SECTIONS`` lists the endpoint modules, each
+exposing ``routes`` (Starlette routes) and ``paths`` (their OpenAPI
+description), so the served ``/openapi.json`` and the routes cannot drift
+apart (a test checks that every route is described). ``create_app`` builds
+the ``CaseTrail`` application from ``CASETRAIL_DATABASE_URL`` unless one is
+given, configures logging once, and wires the request middleware and the
+problem-document exception handlers.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from api import case_types, cases, events, ops
+from api.logging import configure_logging
+from api.metrics import Metrics
+from api.middleware import RequestLifecycle
+from api.openapi import document
+from api.ops import docs_page
+from api.problems import exception_handlers
+from domain.application import CaseTrail
+
+
+class Section(Protocol):
+    """An endpoint module: its routes and their OpenAPI path items."""
+
+    routes: Sequence[BaseRoute]
+    paths: Mapping[str, Mapping[str, Any]]
+
+
+SECTIONS: tuple[Section, ...] = (
+    ops,          # /healthz /readyz /metrics /openapi.json /docs
+    cases,        # POST /v1/cases, GET /v1/cases/{id}, POST .../actions/{action}, GET .../history
+    case_types,   # GET /v1/case-types, GET /v1/case-types/{type}
+    events,       # GET /v1/events (JSON pages or text/event-stream)
+    # ---- read models: added here by the projections and audit work (issues 4 and 5) ----
+    # Each is a module exposing `routes` and `paths` like the ones above:
+    #   GET /v1/cases (list; same path as POST /v1/cases, a separate GET route is fine),
+    #   GET /v1/staff/{id}/performance, GET /v1/reports/departments/{dept},
+    #   GET /v1/audit/events, GET /v1/audit/verify.
+    # They accept ?min_position=<n> (see API.md) and wait for the projections to reach it.
+)
+
+
+def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
+               extra_sections: Sequence[Section] = (), configure_logs: bool = True) -> Starlette:
+    """The HTTP API over ``app`` (or over a new ``CaseTrail`` on ``database_url`` /
+    ``CASETRAIL_DATABASE_URL``; that one is closed when the server shuts down)."""
+    if configure_logs:
+        configure_logging()
+    owned = app is None
+    casetrail = app if app is not None else CaseTrail.from_url(database_url)
+    sections = (*SECTIONS, *extra_sections)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owned:
+                casetrail.close()
+
+    starlette = Starlette(
+        routes=[route for section in sections for route in section.routes],
+        middleware=[Middleware(RequestLifecycle, metrics=metrics)],
+        exception_handlers=dict(exception_handlers),
+        lifespan=lifespan,
+    )
+    spec = document([section.paths for section in sections], casetrail.registry)
+    starlette.state.casetrail = casetrail
+    starlette.state.metrics = metrics
+    starlette.state.openapi = spec
+    starlette.state.docs_html = docs_page(spec)
+    return starlette

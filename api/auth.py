@@ -1,0 +1,46 @@
+"""Who is calling: the bearer token of a request, resolved to a domain ``Actor``.
+
+``Authorization: Bearer <token>`` is checked by the application
+(``CaseTrail.authenticate``: unknown, revoked or expired tokens and inactive
+staff are refused with a 401). What each role may do is the domain's
+business; the only rule applied here is the domain's own ``Actor.may_act``
+for writes, so that a reviewer (or an admin) gets a 403 on every write
+before anything else is looked at.
+"""
+
+from __future__ import annotations
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from domain.actor import Actor
+from domain.application import CaseTrail
+from domain.errors import AuthenticationFailed, RoleNotAllowed
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationFailed("missing Authorization header; send 'Authorization: Bearer <token>'")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+async def authenticate(request: Request) -> Actor:
+    """The calling staff member, or a 401 problem."""
+    app: CaseTrail = request.app.state.casetrail
+    actor = await run_in_threadpool(app.authenticate, bearer_token(request))
+    request.state.actor = actor
+    structlog.contextvars.bind_contextvars(actor=actor.id)
+    return actor
+
+
+async def authenticate_writer(request: Request) -> Actor:
+    """The calling staff member if its roles may act on cases at all, else a 403 problem."""
+    actor = await authenticate(request)
+    if not actor.may_act:
+        raise RoleNotAllowed(f"roles {list(actor.roles)} may read but not act on cases")
+    return actor

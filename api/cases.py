@@ -1,0 +1,270 @@
+"""Case endpoints: open a case, show it (now or as it stood), act on it, its history.
+
+Each handler authenticates, parses and checks what the HTTP layer owns
+(body shape, headers, query parameters, path ids), then runs the domain use
+case in a worker thread (the application is synchronous) and renders the
+case view for the caller. Writes carry ``ETag``, ``X-Casetrail-Position``
+and, when an ``Idempotency-Key`` replays an earlier request,
+``Idempotent-Replayed: true`` with the original status. A reviewer's reads
+of a case or its history are recorded in the access ledger
+(``domain.access``), never on the case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from api import openapi as oa
+from api import params
+from api.auth import authenticate, authenticate_writer
+from api.negotiation import canonical, read_body, render
+from api.problems import Problem, bad_request, invalid
+from domain.access import record_read
+from domain.actor import Actor, CommandContext
+from domain.application import CaseTrail
+from domain.case import Case
+from domain.errors import UnknownAction, VersionConflict
+from domain.fields import parse_time
+from domain.idempotency import fingerprint
+
+CREATE_KEYS = ("type", "title", "customer", "fields", "channel", "occurred_at")
+MAX_VERSION = 2**31 - 1
+
+
+def casetrail(request: Request) -> CaseTrail:
+    return request.app.state.casetrail
+
+
+def case_id_param(request: Request) -> UUID:
+    raw = request.path_params["case_id"]
+    try:
+        case_id = UUID(raw)
+    except ValueError:
+        raise bad_request(f"{raw[:80]!r} is not a case id (a UUID)") from None
+    structlog.contextvars.bind_contextvars(case_id=str(case_id))
+    return case_id
+
+
+def if_match(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None or raw.strip() == "*":
+        return None
+    text = raw.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit() or int(text) > MAX_VERSION:
+        raise bad_request(f'If-Match must be a case version like "3", got {raw[:40]!r}')
+    return int(text)
+
+
+def command_context(request: Request, occurred_at: Any = None) -> CommandContext:
+    return CommandContext(correlation_id=request.state.request_id, occurred_at=occurred_at)
+
+
+def idempotency(request: Request, body: Any, *extra: Any) -> tuple[str, str] | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= 255 or not all(33 <= ord(c) <= 126 for c in key):
+        raise bad_request("Idempotency-Key must be 1-255 visible ASCII characters")
+    return key, fingerprint(request.method, request.url.path, canonical(body), *extra)
+
+
+def case_headers(case: Case) -> dict[str, str]:
+    return {"ETag": f'"{case.version}"'}
+
+
+def view(app: CaseTrail, case: Case, actor: Actor) -> dict[str, Any]:
+    return case.view(app.registry.get(case.case_type), actor)
+
+
+async def write_response(request: Request, app: CaseTrail, case: Case, actor: Actor, status: int,
+                         *, location: bool = False) -> Response:
+    replayed = getattr(case, "replayed_status", None)
+    headers = case_headers(case)
+    position = None if replayed else getattr(case, "recorded_position", None)
+    if position is None:
+        position = await run_in_threadpool(app.recorder.max_notification_id)
+    headers["X-Casetrail-Position"] = str(position or 0)
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if location:
+        headers["Location"] = f"/v1/cases/{case.id}"
+    return render(request, view(app, case, actor), status=replayed or status, headers=headers)
+
+
+async def record_review(request: Request, actor: Actor, case_id: UUID, what: str, detail: dict[str, Any]) -> None:
+    """A reviewer's read goes to the access ledger (never to the case: reading changes no version)."""
+    if "reviewer" not in actor.roles:
+        return
+    detail = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items() if v is not None}
+    await run_in_threadpool(record_read, casetrail(request), actor, case_id, what, detail, command_context(request))
+
+
+# -------------------------------------------------------------------- handlers
+async def open_case(request: Request) -> Response:
+    app = casetrail(request)
+    actor = await authenticate_writer(request)
+    params.only(request)
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise invalid("the body must be an object: {\"type\", \"title\", \"customer\", \"fields\", ...}")
+    unknown = sorted(set(body) - set(CREATE_KEYS))
+    if unknown:
+        raise invalid(f"unknown fields {unknown}; allowed: {list(CREATE_KEYS)}",
+                      [{"field": k, "problem": "unknown field"} for k in unknown])
+    if not isinstance(body.get("type"), str):
+        raise invalid("type must be the name of a case type (see GET /v1/case-types)",
+                      [{"field": "type", "problem": "is required and must be a string"}])
+    channel = body.get("channel")
+    if channel is not None:
+        if not isinstance(channel, str) or len(channel) > 500:
+            raise invalid("channel must be a string of at most 500 characters",
+                          [{"field": "channel", "problem": "must be a string"}])
+        if "channel" not in app.registry.get(body["type"]).fields:
+            raise invalid(f"a {body['type']} has no channel", [{"field": "channel", "problem": "unknown field"}])
+    occurred_at = None
+    if body.get("occurred_at") is not None:
+        try:
+            occurred_at = parse_time(params.rfc3339(str(body["occurred_at"])))
+        except ValueError as e:
+            raise invalid(f"occurred_at {e}", [{"field": "occurred_at", "problem": str(e)}]) from None
+    idem = idempotency(request, body)
+    case = await run_in_threadpool(
+        app.open_case, actor, body["type"], body.get("title"), body.get("customer"), body.get("fields"),
+        body.get("channel"), ctx=command_context(request, occurred_at), idempotency=idem)
+    structlog.contextvars.bind_contextvars(case_id=str(case.id))
+    return await write_response(request, app, case, actor, 201, location=True)
+
+
+async def get_case(request: Request) -> Response:
+    app = casetrail(request)
+    actor = await authenticate(request)
+    case_id = case_id_param(request)
+    params.only(request, "as_of", "version")
+    as_of = params.time_param(request, "as_of")
+    version = params.int_param(request, "version", None, 1, MAX_VERSION)
+    if version is not None:
+        case = await run_in_threadpool(app.get_case, case_id, version)
+        if case.version != version:
+            raise Problem(404, f"case {case_id} has no version {version}; it is at version {case.version}",
+                          kind="not-found", title="Case not found", current_version=case.version)
+        if as_of is not None and datetime.fromisoformat(case.updated_at) > as_of:
+            raise Problem(404, f"version {version} of case {case_id} was recorded after {as_of.isoformat()}",
+                          kind="not-found", title="Case not found")
+    elif as_of is not None:
+        case = await run_in_threadpool(app.get_case_as_of, case_id, as_of)
+    else:
+        case = await run_in_threadpool(app.get_case, case_id)
+    await record_review(request, actor, case_id, "case", {"as_of": as_of, "version": version})
+    return render(request, view(app, case, actor), headers=case_headers(case))
+
+
+async def take_action(request: Request) -> Response:
+    app = casetrail(request)
+    actor = await authenticate_writer(request)
+    case_id = case_id_param(request)
+    params.only(request)
+    action = request.path_params["action"]
+    if len(action) > 64:
+        raise UnknownAction(f"no action {action[:64]!r}...")
+    body = await read_body(request)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise invalid(f"{action}: the body must be an object of the action's fields")
+    data = dict(body)
+    expected = data.pop("expected_version", None)
+    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)
+                                 or not 0 <= expected <= MAX_VERSION):
+        raise invalid("expected_version must be a non-negative integer",
+                      [{"field": "expected_version", "problem": "must be a non-negative integer"}])
+    header_version = if_match(request)
+    if header_version is not None and expected is not None and header_version != expected:
+        current = (await run_in_threadpool(app.get_case, case_id)).version
+        raise VersionConflict(f"If-Match says version {header_version}, expected_version says {expected}; "
+                              f"the case is at version {current}", current_version=current)
+    expected = header_version if header_version is not None else expected
+    occurred_at = None
+    raw_at = data.pop("occurred_at", None)
+    if raw_at is not None:
+        try:
+            occurred_at = parse_time(params.rfc3339(str(raw_at)))
+        except ValueError as e:
+            raise invalid(f"occurred_at {e}", [{"field": "occurred_at", "problem": str(e)}]) from None
+    idem = idempotency(request, body, header_version)
+    case = await run_in_threadpool(
+        lambda: app.act(actor, case_id, action, data, expected_version=expected,
+                        ctx=command_context(request, occurred_at), idempotency=idem))
+    return await write_response(request, app, case, actor, 200)
+
+
+async def case_history(request: Request) -> Response:
+    app = casetrail(request)
+    actor = await authenticate(request)
+    case_id = case_id_param(request)
+    params.only(request)
+    items = await run_in_threadpool(app.case_history, case_id)
+    await record_review(request, actor, case_id, "history", {"events": len(items)})
+    return render(request, {"case_id": str(case_id), "items": items})
+
+
+routes = [
+    Route("/v1/cases", open_case, methods=["POST"]),
+    Route("/v1/cases/{case_id}", get_case, methods=["GET"]),
+    Route("/v1/cases/{case_id}/actions/{action}", take_action, methods=["POST"]),
+    Route("/v1/cases/{case_id}/history", case_history, methods=["GET"]),
+]
+
+# ----------------------------------------------------------------------- OpenAPI
+WRITE_HEADERS = {"ETag": oa.ETAG_HEADER, "X-Casetrail-Position": oa.POSITION_HEADER}
+CASE_VIEW = oa.content(oa.ref("CaseView"))
+
+paths = {
+    "/v1/cases": {"post": oa.operation(
+        "openCase", "Open a case", tag="cases",
+        description="Opens a case of any type. `occurred_at` may only be given by an importer.",
+        parameters=[oa.IDEMPOTENCY_KEY], body=oa.ref("CaseCreate"),
+        responses={"201": {"description": "The new case", "content": CASE_VIEW, "headers": {
+            **WRITE_HEADERS, "Location": {"schema": {"type": "string"}, "description": "/v1/cases/{id}"}}},
+                   "200": {"description": "An idempotent replay whose original answer was 200",
+                           "content": CASE_VIEW, "headers": WRITE_HEADERS}},
+        problems=[400, 403, 409, 413, 415, 422])},
+    "/v1/cases/{case_id}": {"get": oa.operation(
+        "getCase", "Show a case", tag="cases",
+        description="The case now, or rebuilt from its events as it stood `as_of` a time or at a `version`.",
+        parameters=[oa.CASE_ID,
+                    oa.query("as_of", {"type": "string", "format": "date-time"}, "RFC 3339 time"),
+                    oa.query("version", {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+                             "a version of the case (with as_of: 404 unless recorded by then)")],
+        responses={"200": {"description": "The case view", "content": CASE_VIEW,
+                           "headers": {"ETag": oa.ETAG_HEADER}}},
+        problems=[400, 404, 422])},
+    "/v1/cases/{case_id}/actions/{action}": {"post": oa.operation(
+        "takeAction", "Take an action on a case", tag="cases",
+        description="Body: the action's fields. Conditional with `If-Match: \"<version>\"` or "
+                    "`expected_version` (409 with `current_version` on mismatch); unconditional actions "
+                    "apply to the latest version. Not allowed now → 422 with `allowed_actions`.",
+        parameters=[oa.CASE_ID,
+                    oa.path_param("action", {"type": "string", "pattern": "^[a-z_]{1,64}$"}, "action name"),
+                    oa.header("If-Match", {"type": "string", "pattern": '^"[0-9]{1,9}"$'}, "expected version"),
+                    oa.IDEMPOTENCY_KEY],
+        body=oa.ref("ActionBody"), body_required=False,
+        responses={"200": {"description": "The case after the action", "content": CASE_VIEW,
+                           "headers": WRITE_HEADERS}},
+        problems=[400, 403, 404, 409, 413, 415, 422])},
+    "/v1/cases/{case_id}/history": {"get": oa.operation(
+        "caseHistory", "Every event of a case, oldest first, with hashes", tag="cases",
+        parameters=[oa.CASE_ID],
+        responses={"200": {"description": "The case's history", "content": oa.content(oa.ref("CaseHistory"))}},
+        problems=[400, 404, 422])},
+}

@@ -1,0 +1,113 @@
+"""The event feed for integrations: every case event in commit order.
+
+``GET /v1/events?after=n`` pages through the application's notification
+log (case events only: staff, token and bookkeeping events stay inside),
+each item shaped like a history entry plus its ``position`` and
+``case_id``. With ``Accept: text/event-stream`` the same items stream as
+server-sent events (``id:`` is the position, so a reconnect with
+``Last-Event-ID`` resumes), polling the log; each connection ends after
+``max_duration`` seconds so clients reconnect and tests finish.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, AsyncIterator
+
+import anyio
+from eventsourcing.utils import get_topic
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from api import openapi as oa
+from api import params
+from api.auth import authenticate
+from api.negotiation import render, wants_event_stream
+from domain.application import CaseTrail
+from domain.case import Case
+from domain.history import history_entry
+
+CASE_TOPICS = tuple(sorted(get_topic(c) for c in vars(Case).values()
+                           if isinstance(c, type) and issubclass(c, Case.Event)))
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+MAX_POSITION = 2**62
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+DEFAULT_STREAM_SECONDS, MAX_STREAM_SECONDS = 300.0, 3600.0
+
+
+def feed_page(app: CaseTrail, after: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` case events after position ``after``."""
+    notifications = app.recorder.select_notifications(start=after + 1, limit=limit, topics=CASE_TOPICS)
+    items = []
+    for n in notifications:
+        entry = history_entry(app.mapper, n)
+        entry.update(position=n.id, aggregate_id=str(n.originator_id), case_id=str(n.originator_id))
+        items.append(entry)
+    return items
+
+
+async def event_feed(request: Request) -> Response:
+    await authenticate(request)
+    app: CaseTrail = request.app.state.casetrail
+    params.only(request, "after", "limit", "max_duration")
+    after = params.int_param(request, "after", 0, 0, MAX_POSITION) or 0
+    limit = params.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
+    seconds = params.seconds_param(request, "max_duration", DEFAULT_STREAM_SECONDS, MAX_STREAM_SECONDS)
+    if wants_event_stream(request):
+        last_id = request.headers.get("last-event-id", "").strip()
+        if last_id.isdigit() and int(last_id) <= MAX_POSITION and "after" not in request.query_params:
+            after = int(last_id)
+        return StreamingResponse(stream(app, after, seconds), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    items = await run_in_threadpool(feed_page, app, after, limit)
+    return render(request, {"items": items, "last_position": items[-1]["position"] if items else after})
+
+
+def sse(item: dict[str, Any]) -> bytes:
+    data = json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"id: {item['position']}\nevent: {item['type']}\ndata: {data}\n\n".encode()
+
+
+async def stream(app: CaseTrail, after: int, seconds: float) -> AsyncIterator[bytes]:
+    deadline = time.monotonic() + seconds
+    last_sent = time.monotonic()
+    yield b"retry: 2000\n\n"
+    while time.monotonic() < deadline:
+        items = await run_in_threadpool(feed_page, app, after, 100)
+        for item in items:
+            yield sse(item)
+            after = item["position"]
+        now = time.monotonic()
+        if items:
+            last_sent = now
+            continue
+        if now - last_sent >= KEEPALIVE_SECONDS:
+            yield b": keep-alive\n\n"
+            last_sent = now
+        await anyio.sleep(max(0.0, min(POLL_SECONDS, deadline - now)))
+
+
+routes = [Route("/v1/events", event_feed, methods=["GET"])]
+
+paths = {
+    "/v1/events": {"get": oa.operation(
+        "eventFeed", "The case event feed, in commit order", tag="events",
+        description="Pages of case events after a position. With `Accept: text/event-stream` the events "
+                    "stream as server-sent events (`id:` = position; `Last-Event-ID` resumes) for "
+                    "`max_duration` seconds.",
+        parameters=[
+            oa.query("after", {"type": "integer", "minimum": 0, "maximum": MAX_POSITION},
+                     "return events after this position (default 0)"),
+            oa.query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "page size (default 50)"),
+            oa.query("max_duration", {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_STREAM_SECONDS},
+                     "event-stream only: seconds before the server ends the stream (default 300)"),
+        ],
+        responses={"200": {"description": "A page of events (or an event stream)", "content": {
+            **oa.content(oa.ref("EventFeed")),
+            "text/event-stream": {"schema": {"type": "string"}}}}},
+        problems=[400])},
+}

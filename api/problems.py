@@ -1,0 +1,126 @@
+"""Problem documents (RFC 9457): every refusal the API gives, as data.
+
+``Problem`` is the API's own exception for client mistakes found before
+the domain is asked (bad JSON, wrong header, unknown field, ...).
+``problem_from_domain`` maps a ``DomainError`` (which carries its HTTP
+``status``, problem ``kind`` and extra members such as ``allowed_actions``
+or ``current_version``) to the same shape. The exception handlers here turn
+both, and Starlette's own ``HTTPException`` (unmatched route, wrong method),
+into ``application/problem+json`` (or msgpack when the client asked for
+it). Nothing here ever shows a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from domain.errors import DomainError
+from domain.history import jsonable
+
+PROBLEM_BASE = "https://casetrail.invalid/problems/"
+
+HTTP_TITLES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("unprocessable", "Unprocessable request"),
+    500: ("internal-error", "Internal server error"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+class Problem(Exception):
+    """A client mistake (or an outage) the API reports as a problem document."""
+
+    def __init__(self, status: int, detail: str, *, kind: str | None = None, title: str | None = None,
+                 headers: Mapping[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        default_kind, default_title = HTTP_TITLES.get(status, ("error", "Error"))
+        self.status = status
+        self.kind = kind or default_kind
+        self.title = title or default_title
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+    def document(self, request_id: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.kind,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        for key, value in self.extra.items():
+            if key not in doc:
+                doc[key] = jsonable(value)
+        if request_id:
+            doc["request_id"] = request_id
+        return doc
+
+
+def bad_request(detail: str, **extra: Any) -> Problem:
+    return Problem(400, detail, kind="bad-request", **extra)
+
+
+def invalid(detail: str, errors: list[dict[str, str]] | None = None) -> Problem:
+    """A well-formed body whose content is wrong (unknown field, wrong type): 422."""
+    return Problem(422, detail, kind="invalid-fields", title="Invalid fields", errors=errors or [])
+
+
+def problem_from_domain(error: DomainError) -> Problem:
+    headers = {"WWW-Authenticate": 'Bearer realm="casetrail"'} if error.status == 401 else None
+    return Problem(error.status, error.message, kind=error.kind, title=error.title, headers=headers,
+                   **error.extra)
+
+
+def problem_response(request: Request, problem: Problem) -> Response:
+    from api.negotiation import render  # negotiation renders; problems only decide what to say
+
+    request_id = getattr(request.state, "request_id", None)
+    headers = dict(problem.headers)
+    if problem.status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="casetrail"')
+    return render(request, problem.document(request_id), status=problem.status, headers=headers, problem=True)
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(request, exc)
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem_response(request, problem_from_domain(exc))
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    detail = {
+        404: f"no resource at {request.url.path}",
+        405: f"{request.method} is not allowed on {request.url.path}",
+    }.get(status, str(exc.detail))
+    return problem_response(request, Problem(status, detail, headers=exc.headers or None))
+
+
+def internal_error_document(request_id: str | None) -> dict[str, Any]:
+    """The catch-all 500: says that something failed and which request, nothing more."""
+    return Problem(500, "the server failed to handle this request; it has been logged "
+                        "under the request id").document(request_id)
+
+
+exception_handlers = {
+    Problem: handle_problem,
+    DomainError: handle_domain_error,
+    HTTPException: handle_http_exception,
+}

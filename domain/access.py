@@ -1,0 +1,158 @@
+"""The access ledger: who read what (reviewers' reads of a case's history,
+exports, verifications), kept apart from the cases so that reading never
+changes a case's version.
+
+``AccessLedger`` is a separate eventsourcing Application named
+``AccessLedger`` with its own tables in the same database: PostgreSQL
+``accessledger_events``, SQLite ``access_events`` (the library's SQLite
+factory always names the application table ``stored_events``, so a recorder
+subclass supplies the name). Its events are msgpack and hash-chained like the
+cases', so ``domain.audit.verify(ledger)`` checks them too. One ``AccessLog``
+aggregate per subject (a case id, or a name such as ``audit-events``)
+records each ``Read``: actor, roles, what was read, details, and the usual
+event metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from domain.actor import Actor, CommandContext, event_meta, stable_id
+from domain.application import CaseTrail
+from domain.errors import InvalidFields, VersionConflict
+from domain.history import case_history, jsonable
+from domain.storage import database_url, env_for_url
+
+SQLITE_TABLE = "access_events"
+SHARED_KEYS = ("PERSISTENCE_MODULE", "CREATE_TABLE", "AGGREGATE_CACHE_MAXSIZE")
+SHARED_PREFIXES = ("SQLITE_", "POSTGRES_")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AccessSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite application recorder on the ``access_events`` table."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = SQLITE_TABLE) -> None:
+        super().__init__(datastore, events_table_name)
+
+
+class AccessLog(Aggregate):
+    """Every read of one subject."""
+
+    @staticmethod
+    def create_id(subject: str) -> UUID:
+        return stable_id("access-log", subject)
+
+    @event("Started")
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.reads = 0
+        self.head_hash: str | None = None
+
+    @event("Read")
+    def read(self, actor: str, roles: list[str], what: str, detail: dict[str, Any], meta: dict[str, Any]) -> None:
+        self.reads += 1
+
+
+class AccessLedger(Application[UUID]):
+    """A separate application (own tables) recording who read what."""
+
+    name = "AccessLedger"
+    # The same msgpack transcoder, hash-chaining mapper and loader as the cases.
+    construct_transcoder = CaseTrail.construct_transcoder
+    construct_mapper = CaseTrail.construct_mapper
+    load = CaseTrail.load
+
+    def __init__(self, env: Mapping[str, str] | None = None, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.clock = clock
+        env = dict(env or {})
+        module = env.get("PERSISTENCE_MODULE") or os.environ.get(f"{self.name.upper()}_PERSISTENCE_MODULE") \
+            or os.environ.get("PERSISTENCE_MODULE")
+        if module == "eventsourcing.sqlite":
+            env["APPLICATION_RECORDER_TOPIC"] = f"{__name__}:{AccessSQLiteRecorder.__qualname__}"
+        super().__init__(env)
+
+    @classmethod
+    def from_url(cls, url: str | None = None, **kwargs: Any) -> "AccessLedger":
+        return cls(env_for_url(url or database_url()), **kwargs)
+
+    @classmethod
+    def for_app(cls, app: Application[UUID]) -> "AccessLedger":
+        """The access ledger in the same database as ``app``, on its clock."""
+        env = {k: v for k, v in app.env.items() if k in SHARED_KEYS or k.startswith(SHARED_PREFIXES)}
+        return cls(env, clock=getattr(app, "clock", utc_now))
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Save, continuing each aggregate's hash chain (as ``CaseTrail.save``)."""
+        heads = {a.id: getattr(a, "head_hash", None) for a in objs}
+        with self.mapper.chaining(heads):  # type: ignore[attr-defined]
+            recordings = super().save(*objs, **kwargs)
+        for a in objs:
+            a.head_hash = heads.get(a.id)
+        return recordings
+
+    def record_read(self, actor: Actor, subject: str, what: str, detail: Mapping[str, Any] | None = None,
+                    ctx: CommandContext = CommandContext()) -> int:
+        """Record that ``actor`` read ``what`` of ``subject`` (e.g. a case id);
+        returns the access log's new version."""
+        if not isinstance(what, str) or not what or len(what) > 64:
+            raise InvalidFields("what: must be a short name such as 'history' or 'export'",
+                                errors=[{"field": "what", "problem": "1-64 characters"}])
+        subject = str(subject)
+        for _ in range(20):
+            try:
+                log = self.load(AccessLog.create_id(subject))
+            except AggregateNotFoundError:
+                log = AccessLog(subject=subject)
+            log.read(actor=actor.id, roles=list(actor.roles), what=what, detail=jsonable(dict(detail or {})),
+                     meta=event_meta(actor, self.clock(), ctx))
+            try:
+                self.save(log)
+                return log.version
+            except IntegrityError:
+                continue  # a concurrent read of the same subject was recorded first
+        raise VersionConflict(f"could not record the read of {subject}; try again")
+
+    def reads_of(self, subject: str) -> list[dict[str, Any]]:
+        """Every recorded read of ``subject``, oldest first."""
+        stored = self.recorder.select_events(AccessLog.create_id(str(subject)))
+        return [_read_entry(e) for e in case_history(self.mapper, stored) if e["type"] == "Read"]
+
+
+def _read_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    data = entry["data"]
+    return {"at": entry["occurred_at"], "actor": data.get("actor"), "roles": data.get("roles"),
+            "what": data.get("what"), "detail": data.get("detail"), "correlation_id": entry["correlation_id"],
+            "hash": entry["hash"]}
+
+
+_LEDGERS: "weakref.WeakKeyDictionary[Application[UUID], AccessLedger]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def access_ledger(app: Application[UUID]) -> AccessLedger:
+    """The (cached) access ledger for ``app``'s database."""
+    with _LOCK:
+        ledger = _LEDGERS.get(app)
+        if ledger is None:
+            ledger = _LEDGERS[app] = AccessLedger.for_app(app)
+        return ledger
+
+
+def record_read(app: Application[UUID], actor: Actor, subject: Any, what: str,
+                detail: Mapping[str, Any] | None = None, ctx: CommandContext = CommandContext()) -> int:
+    """Record a read through ``app``'s access ledger (for the API)."""
+    return access_ledger(app).record_read(actor, str(subject), what, detail, ctx)

@@ -1,0 +1,91 @@
+"""PostgreSQL events recorder: a command's events in one round trip, same guarantees.
+
+The library's ``PostgresApplicationRecorder`` writes a command's events as
+a pipelined transaction (BEGIN; SET LOCAL lock_timeout; LOCK TABLE ... IN
+EXCLUSIVE MODE; NOTIFY; INSERT ... RETURNING; then COMMIT): two round trips
+and, measured, about a third of a millisecond of client-side work per
+command. ``OneTripRecorder`` does exactly that work in one server-side
+function called in autocommit mode: one statement, one round trip (with
+scalar parameters when, as for most commands, there is one event). The
+function takes the same EXCLUSIVE table lock (notification ids are still
+committed in the order they are issued, so a reader tailing the log never
+passes an id that commits later), notifies the same channel, inserts the
+rows (from four typed arrays) and returns their notification ids; the
+statement's implicit transaction commits before it returns. A duplicate
+(originator_id, originator_version) raises the library's ``IntegrityError``
+as before. Same table, same rows: everything that reads the events table is
+unaffected.
+
+Selected with the library's ``APPLICATION_RECORDER_TOPIC`` setting
+(``domain.storage.env_for_url``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier
+
+TOPIC = "domain.recorder:OneTripRecorder"
+
+
+class OneTripRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.insert_function_name = f"{events_table_name}_insert"
+        self.check_identifier_length(self.insert_function_name + "_one")
+        names = {
+            "schema": Identifier(datastore.schema),
+            "table": Identifier(events_table_name),
+            "many": Identifier(self.insert_function_name),
+            "one": Identifier(self.insert_function_name + "_one"),
+            "channel": Identifier(self.channel_name),
+            "lock_timeout": SQL(str(int(datastore.lock_timeout))),
+        }
+        body = (
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+            "BEGIN "
+            "  SET LOCAL lock_timeout = '{lock_timeout}s'; "
+            "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "  NOTIFY {channel}; "
+            "  RETURN QUERY INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "    {rows} RETURNING notification_id; "
+            "END; $BODY$"
+        )
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{many}(ids uuid[], versions bigint[], topics text[], "
+            "states bytea[]) " + body
+        ).format(rows=SQL("SELECT * FROM unnest(ids, versions, topics, states)"), **names))
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{one}(id uuid, version bigint, topic text, state bytea) " + body
+        ).format(rows=SQL("VALUES (id, version, topic, state)"), **names))
+        self.insert_many = SQL(
+            "SELECT t.notification_id FROM {schema}.{many}"
+            "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS t(notification_id)"
+        ).format(**names)
+        self.insert_one = SQL(
+            "SELECT t.notification_id FROM {schema}.{one}(%s, %s, %s, %s) AS t(notification_id)"
+        ).format(**names)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if kwargs.get("tracking") is not None:  # process applications: the library's way
+            return super().insert_events(stored_events, **kwargs)
+        if not stored_events:
+            return []
+        if len(stored_events) == 1:
+            e = stored_events[0]
+            statement, params = self.insert_one, (e.originator_id, e.originator_version, e.topic, e.state)
+        else:
+            statement, params = self.insert_many, (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]

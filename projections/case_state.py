@@ -1,0 +1,224 @@
+"""The ``case_state`` read model: one row per case, for filtered lists and the SLA monitor.
+
+Columns: id, number, type, status, title, assignee, department, customer
+id and tier, opened_at / updated_at (the events' occurred-at), version,
+closed (status is one of the type's closed states), the clocks (JSON:
+name -> [state, due_at, breached]), ``next_due_at`` (earliest due time of a
+running clock; NULL for closed cases) and ``sla_due_at`` (earliest due
+time of a running clock whose breach is not recorded yet: what the SLA
+monitor looks for, exactly the domain's ``overdue_clocks`` rule). A case is
+*overdue* at query time when ``next_due_at < now``.
+
+Lists are keyset-paginated: newest first ``(opened_at DESC, id DESC)``, or,
+for ``overdue=true``, most overdue first ``(next_due_at, id)``; the cursor
+is opaque base64 of the last row's sort key. Indexes cover status+assignee,
+type+status, assignee+due, due, customer, department and opened_at.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any, Sequence
+
+from projections.base import Batch, ReadModel, chunks, placeholders
+from projections.events import Event, canon
+from projections.views import Table
+
+RUNNING, PAUSED, MET, BREACHED = "running", "paused", "met", "breached"
+COLUMNS = ("id", "number", "type", "status", "title", "assignee", "department", "customer_id",
+           "customer_tier", "opened_at", "updated_at", "next_due_at", "sla_due_at", "version", "closed", "clocks")
+ITEM_COLUMNS = ("id", "number", "type", "status", "title", "assignee", "department", "customer_id",
+                "opened_at", "updated_at", "next_due_at", "version")
+
+CASES = Table(
+    "case_state",
+    "id {KEY} PRIMARY KEY, number {KEY} NOT NULL, type {KEY} NOT NULL, status {KEY} NOT NULL, "
+    "title TEXT NOT NULL, assignee {KEY}, department {KEY}, customer_id {KEY}, customer_tier {KEY}, "
+    "opened_at {TS} NOT NULL, updated_at {TS} NOT NULL, next_due_at {TS}, sla_due_at {TS}, "
+    "version {INT} NOT NULL, closed {INT} NOT NULL, clocks TEXT NOT NULL",
+    indexes=(
+        ("status_assignee", "status, assignee, opened_at, id"),
+        ("type_status", "type, status, opened_at, id"),
+        ("assignee_due", "assignee, next_due_at, id"),
+        ("due", "next_due_at, id WHERE next_due_at IS NOT NULL"),
+        ("sla_due", "sla_due_at, id WHERE sla_due_at IS NOT NULL"),
+        ("customer", "customer_id, opened_at, id"),
+        ("department", "department, opened_at, id"),
+        ("opened", "opened_at, id"),
+    ),
+)
+
+
+def apply_clock(clocks: dict[str, list[Any]], change: dict[str, Any]) -> None:
+    """The domain's clock bookkeeping (``domain.clocks.apply_clock_change``), kept small."""
+    op, name = change["op"], change["name"]
+    if op == "start":
+        clocks[name] = [RUNNING, canon(change["due_at"]), 0]
+        return
+    clock = clocks.get(name)
+    if clock is None:
+        return
+    if op == "stop":
+        late = canon(change["at"]) > clock[1]  # type: ignore[operator]
+        clock[0] = BREACHED if clock[2] or late else MET
+    elif op == "pause":
+        clock[0] = PAUSED
+    elif op == "resume":
+        clock[0], clock[1] = RUNNING, canon(change["due_at"])
+    elif op == "extend":
+        clock[1] = canon(change["due_at"])
+    elif op == "breach":
+        clock[2] = 1
+
+
+class CaseStateBatch(Batch):
+    def __init__(self, model: "CaseState", events: Sequence[Event]) -> None:
+        self.model = model
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.dirty: set[str] = set()
+        opened = {e.aggregate_id for e in events if e.type == "Case.Opened"}
+        missing = sorted({e.aggregate_id for e in events} - opened)
+        table = model.view.tables["case_state"]
+        for ids in chunks(missing):
+            for row in model.view.read(f"SELECT * FROM {table} WHERE id IN ({placeholders(len(ids))})", ids):
+                row["clocks"] = json.loads(row["clocks"])
+                self.rows[row["id"]] = row
+        for e in events:
+            self.apply(e)
+
+    def apply(self, e: Event) -> None:
+        d = e.data
+        if e.type == "Case.Opened":
+            customer = d.get("customer") or {}
+            row = self.rows[e.aggregate_id] = {
+                "id": e.aggregate_id, "number": d["number"], "type": d["case_type"], "status": d["status"],
+                "title": d["title"], "assignee": None, "department": d.get("department"),
+                "customer_id": customer.get("id"), "customer_tier": customer.get("tier"),
+                "opened_at": e.at, "clocks": {},
+            }
+        else:
+            found = self.rows.get(e.aggregate_id)
+            if found is None:
+                return  # not a case this read model knows (cannot happen with a complete log)
+            row = found
+        for path, (_old, new) in (d.get("changes") or {}).items():
+            if path in ("status", "assignee", "department", "title"):
+                row[path] = new
+            elif path in ("customer.id", "customer.tier"):
+                row["customer_" + path.split(".", 1)[1]] = new
+        if e.type == "Case.ActionTaken":
+            row["status"] = d["to_state"]
+        if e.type == "Case.DeadlineBreached":
+            apply_clock(row["clocks"], {"op": "breach", "name": d["clock"]})
+        for change in d.get("clock_changes") or ():
+            apply_clock(row["clocks"], change)
+        row["version"] = e.version
+        row["updated_at"] = e.at
+        self.dirty.add(e.aggregate_id)
+
+    def finish(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        closed = row["status"] in self.model.context.closed_states(row["type"])
+        running = [c for c in row["clocks"].values() if c[0] == RUNNING]
+        row["closed"] = int(closed)
+        row["next_due_at"] = None if closed or not running else min(c[1] for c in running)
+        unrecorded = [c[1] for c in running if not c[2]]
+        row["sla_due_at"] = min(unrecorded) if unrecorded else None
+        values = dict(row, clocks=json.dumps(row["clocks"], sort_keys=True, separators=(",", ":")))
+        return tuple(values[c] for c in COLUMNS)
+
+    def write(self, cursor: Any) -> None:
+        table = self.model.view.tables["case_state"]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        self.model.view.upsert_rows(cursor, table, COLUMNS, [self.finish(self.rows[i]) for i in sorted(self.dirty)],
+                                    f"ON CONFLICT (id) DO UPDATE SET {sets}")
+
+
+class CaseState(ReadModel):
+    name = "case_state"
+    tables = (CASES,)
+
+    def batch(self, events: Sequence[Event]) -> Batch:
+        return CaseStateBatch(self, events)
+
+
+# ------------------------------------------------------------------- queries
+def encode_cursor(order: str, key: Sequence[Any]) -> str:
+    raw = json.dumps({"o": order, "k": list(key)}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: str, size: int) -> list[Any]:
+    """The sort key in ``cursor``; ValueError when it is not one of ours for this ordering."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode())
+        key = data["k"]
+        ok = data["o"] == order and isinstance(key, list) and len(key) == size
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        ok = False
+    if not ok:
+        raise ValueError("invalid cursor: pass back the next_cursor of the previous page of the same query")
+    if not all(isinstance(k, (str, int)) for k in key):
+        raise ValueError("invalid cursor: pass back the next_cursor of the previous page of the same query")
+    return key
+
+
+def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = None,
+               status: str | None = None, assignee: str | None = None, department: str | None = None,
+               customer_id: str | None = None, overdue: bool | None = None, opened_from: str | None = None,
+               opened_to: str | None = None, limit: int = 50,
+               cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of cases matching the filters (times already canonical)."""
+    now_c = canon(now)
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("type", type), ("status", status), ("assignee", assignee),
+                          ("department", department), ("customer_id", customer_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if opened_from is not None:
+        where.append("opened_at >= ?")
+        params.append(opened_from)
+    if opened_to is not None:
+        where.append("opened_at < ?")
+        params.append(opened_to)
+    if overdue:
+        order, sort = "due", "next_due_at, id"
+        where.append("next_due_at < ?")
+        params.append(now_c)
+        if cursor:
+            where.append("(next_due_at, id) > (?, ?)")
+            params += decode_cursor(cursor, order, 2)
+        key_columns = ("next_due_at", "id")
+    else:
+        order, sort = "opened", "opened_at DESC, id DESC"
+        if overdue is False:
+            where.append("(next_due_at IS NULL OR next_due_at >= ?)")
+            params.append(now_c)
+        if cursor:
+            where.append("(opened_at, id) < (?, ?)")
+            params += decode_cursor(cursor, order, 2)
+        key_columns = ("opened_at", "id")
+    sql = (f"SELECT {', '.join(ITEM_COLUMNS)} FROM {table}"
+           + (f" WHERE {' AND '.join(where)}" if where else "") + f" ORDER BY {sort} LIMIT ?")
+    rows = view_read(sql, [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [dict(r, overdue=r["next_due_at"] is not None and r["next_due_at"] < now_c) for r in rows]
+    next_cursor = encode_cursor(order, [rows[-1][c] for c in key_columns]) if more and rows else None
+    return items, next_cursor
+
+
+def overdue_for_sla(view_read: Any, table: str, now: datetime, after: tuple[str, str] | None,
+                    limit: int = 500) -> list[dict[str, Any]]:
+    """Cases with a running clock past due whose breach is not recorded yet."""
+    sql = f"SELECT id, number, sla_due_at, clocks FROM {table} WHERE sla_due_at < ?"
+    params: list[Any] = [canon(now)]
+    if after:
+        sql += " AND (sla_due_at, id) > (?, ?)"
+        params += list(after)
+    return view_read(sql + " ORDER BY sla_due_at, id LIMIT ?", [*params, limit])

@@ -1,0 +1,83 @@
+"""The SLA monitor: record each running clock's breach once, when it is past due.
+
+One pass (``sla_pass``) brings ``case_state`` up to date, then walks the
+cases whose ``sla_due_at`` (earliest due time of a running clock whose breach
+is not recorded yet) is before ``now``, in (due time, case id) order, and
+calls ``CaseTrail.record_breaches(case_id, now)``: the domain records
+``DeadlineBreached`` + ``Escalated`` (actor ``system:sla-monitor``, at
+``now``) once per clock, so repeated or concurrent passes record nothing
+twice. Given the same events and ``now`` a pass records the same thing.
+``casetrail sla check [--now]`` runs one pass; workers run one periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.errors import DomainError
+from projections.case_state import CASES, overdue_for_sla
+from projections.maintenance import model_at_active
+from projections.runner import Pump
+from projections.views import Store
+
+log = logging.getLogger("casetrail.sla")
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class Breach:
+    case_id: str
+    number: str
+    clock: str
+    due_at: str
+    escalated_to: str | None
+
+
+def sla_pass(app: Any, store: Store, now: datetime, *, catch_up: bool = True) -> list[Breach]:
+    """Record every breach due before ``now``; what was recorded, in order."""
+    model = model_at_active(store, app, "case_state")
+    if catch_up:
+        Pump(app, [model]).catch_up()
+    table = CASES.name(model.version)
+    recorded: list[Breach] = []
+    after: tuple[str, str] | None = None
+    while True:
+        rows = overdue_for_sla(store.read, table, now, after, PAGE)
+        for row in rows:
+            recorded.extend(_record(app, row, now))
+        if len(rows) < PAGE:
+            return recorded
+        after = (rows[-1]["sla_due_at"], rows[-1]["id"])
+
+
+def _record(app: Any, row: dict[str, Any], now: datetime) -> list[Breach]:
+    try:
+        clocks = app.record_breaches(row["id"], now)
+        if not clocks:
+            return []
+        case = app.get_case(row["id"])
+    except DomainError as e:
+        log.warning("SLA pass skipped case %s: %s", row["id"], e)
+        return []
+    out = []
+    for name in clocks:
+        clock = case.clocks.get(name, {})
+        role = next((x["to_role"] for x in reversed(case.escalations) if x.get("clock") == name), None)
+        out.append(Breach(row["id"], case.number, name, clock.get("due_at", ""), role))
+    return out
+
+
+def run_periodically(app: Any, store: Store, stop: threading.Event, interval: float,
+                     *, catch_up: bool = False) -> None:
+    """An SLA pass every ``interval`` seconds (now = the application's clock) until stopped."""
+    while not stop.wait(interval):
+        try:
+            breaches = sla_pass(app, store, app.clock(), catch_up=catch_up)
+            if breaches:
+                log.info("SLA pass recorded %d breach(es)", len(breaches))
+        except Exception:
+            log.exception("SLA pass failed; trying again in %.0f s", interval)

@@ -1,0 +1,69 @@
+"""Background workers inside a server process: every projection plus the SLA monitor.
+
+``start_background(url)`` (called by ``casetrail serve`` unless
+``--no-workers``) starts, in daemon threads, one ``Worker`` keeping all read
+models current and a periodic SLA pass, on a ``CaseTrail`` and read-model
+connection pool of their own; it returns a function that stops them and
+closes their connections. ``casetrail projections run`` uses ``run_until_stopped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Callable, Iterable
+
+from domain.application import CaseTrail
+from projections.runner import BATCH_SIZE, POLL_SECONDS, Worker
+from projections.sla import run_periodically
+from projections.views import Store
+
+log = logging.getLogger("casetrail.projections")
+SLA_SECONDS = float(os.environ.get("CASETRAIL_SLA_INTERVAL", "60"))
+
+
+def _batch_size() -> int:
+    return int(os.environ.get("CASETRAIL_PROJECTION_BATCH", str(BATCH_SIZE)))
+
+
+def start_background(url: str, *, names: Iterable[str] | None = None, sla_interval: float | None = None,
+                     poll_seconds: float = POLL_SECONDS) -> Callable[[], None]:
+    """Start the projection workers and the periodic SLA pass; return ``stop()``."""
+    stop_event = threading.Event()
+    app = CaseTrail.from_url(url)  # one application and one read-model pool for both threads
+    store = Store.for_app(app)
+    worker = Worker(app, store, names, batch_size=_batch_size(), poll_seconds=poll_seconds, stop=stop_event)
+    threads = [threading.Thread(target=worker.run, name="casetrail-projections", daemon=True)]
+    interval = SLA_SECONDS if sla_interval is None else sla_interval
+    if interval > 0:
+        threads.append(threading.Thread(
+            target=run_periodically, args=(app, store, stop_event, interval),
+            kwargs={"catch_up": "case_state" not in worker.names}, name="casetrail-sla", daemon=True))
+    for t in threads:
+        t.start()
+    stopped = threading.Lock()
+
+    def stop(timeout: float = 10.0) -> None:
+        if not stopped.acquire(blocking=False):
+            return
+        stop_event.set()
+        for t in threads:
+            t.join(timeout)
+        for closing in (store.close, app.close):
+            try:
+                closing()
+            except Exception:  # closing is best effort at shutdown
+                log.debug("error closing connections", exc_info=True)
+
+    return stop
+
+
+def run_until_stopped(url: str, names: Iterable[str] | None, stop_event: threading.Event, *,
+                      sla_interval: float | None = None) -> None:
+    """Run the workers (and the SLA pass) in this thread until ``stop_event`` is set."""
+    stop = start_background(url, names=names, sla_interval=sla_interval)
+    try:
+        stop_event.wait()
+    finally:
+        stop()

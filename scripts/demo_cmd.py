@@ -1,0 +1,263 @@
+"""``casetrail demo``: a small, realistic data set to try the API with.
+
+Staff for every role, and a dozen cases of each built-in type spread over
+the last two weeks in all sorts of states: complaints from just registered
+to closed after their return visit (and one reopened because the customer
+was unsatisfied), inquiries answered or converted into complaints, repair
+orders from open to closed, order approvals from draft to delivered
+(including approval chains and a deposit for a custom product), and
+return visits, opened by the policies or by hand for a campaign. Every step
+goes through the application's use cases, so the data is exactly what the
+API would have recorded; a simulated clock walks through the two weeks.
+
+Prints tokens for an agent, a supervisor and a reviewer, and a curl example.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+from eventsourcing.utils import get_topic
+
+from domain.application import CaseTrail
+from domain.case import Case
+from domain.errors import StaffNotFound
+
+STAFF = [  # id, name, department, roles
+    ("agent1", "张丽", "cs", ["agent"]),
+    ("agent2", "王强", "cs", ["agent"]),
+    ("sup1", "陈静", "cs", ["supervisor"]),
+    ("head1", "刘伟", "cs", ["dept_head"]),
+    ("gm1", "孙建国", "office", ["general_manager"]),
+    ("sales1", "李娜", "sales", ["agent"]),
+    ("salesmgr1", "周杰", "sales", ["sales_manager"]),
+    ("tech1", "吴师傅", "service", ["technician"]),
+    ("tech2", "郑师傅", "service", ["technician"]),
+    ("reviewer1", "赵敏", "compliance", ["reviewer"]),
+    ("importer1", "数据导入", "it", ["importer"]),
+    ("admin1", "系统管理员", "it", ["admin"]),
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["先生", "女士", "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳"]
+
+
+@dataclass
+class Step:
+    action: str
+    by: str
+    data: dict[str, Any] = field(default_factory=dict)
+    on: str | None = None  # act on the linked case with this relation (e.g. the return visit)
+
+
+@dataclass
+class Plan:
+    case_type: str
+    title: str
+    fields: dict[str, Any]
+    steps: list[Step]
+    by: str = "agent1"
+    customer: dict[str, Any] = field(default_factory=dict)
+
+
+def complaint(agent: str, severity: str, upto: int, outcome: str = "satisfied") -> list[Step]:
+    approver = {"general": "sup1", "major": "head1", "crisis": "gm1"}[severity]
+    steps = [
+        Step("classify", agent, {"category": "valid", "severity": severity}),
+        Step("assign", "sup1", {"assignee": agent}),
+        Step("start_investigation", agent),
+        Step("log_contact", agent, {"channel": "phone", "summary": "已致电客户,了解详细情况"}),
+        Step("propose_resolution", agent, {"resolution": "为客户办理退款并赠送优惠券"}),
+        Step("approve_resolution", approver),
+        Step("reply_customer", agent, {"reply": "您好,处理方案已确认:退款将在3个工作日内到账。"}),
+        Step("record_outcome", "agent2", {"result": outcome, "score": 5 if outcome == "satisfied" else 2},
+             on="return_visit"),
+        Step("close", "sup1"),
+    ]
+    return steps[:upto]
+
+
+def repair(tech: str, upto: int, quoted: bool, start: datetime) -> list[Step]:
+    window = start.replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    steps = [
+        Step("accept", tech),
+        Step("schedule", tech, {"window_start": window.isoformat(),
+                                "window_end": (window + timedelta(hours=2)).isoformat()}),
+        Step("arrive", tech),
+    ]
+    if quoted:
+        steps += [Step("quote", tech, {"amount": "180.00"}), Step("approve_quote", "agent1")]
+    steps += [
+        Step("complete", tech, {"notes": "更换压缩机继电器,试机正常"}),
+        Step("record_outcome", "agent2", {"result": "satisfied", "score": 5}, on="return_visit"),
+        Step("close", "agent1"),
+    ]
+    return steps[:upto]
+
+
+def order(amount: str, terms: str, upto: int, product: str = "standard", reject: bool = False) -> list[Step]:
+    steps = [Step("submit", "sales1")]
+    if reject:
+        return steps + [Step("reject", "salesmgr1", {"reason": "客户信用额度不足"})]
+    if product == "custom":
+        steps.insert(0, Step("record_deposit", "sales1", {"amount": str(round(float(amount) * 0.3, 2))}))
+    if terms == "credit" and float(amount) > 20000:  # the chain the order_approval rules compute
+        steps.append(Step("approve", "salesmgr1", {"comment": "同意"}))
+        if float(amount) > 50000:
+            steps.append(Step("approve", "gm1", {"comment": "同意"}))
+    steps += [Step("ship", "sales1"), Step("deliver", "sales1")]
+    return steps[:upto]
+
+
+def plans(rng: random.Random, now: datetime) -> list[Plan]:
+    out: list[Plan] = []
+    complaints = [("general", 0), ("major", 1), ("general", 2), ("general", 2), ("general", 4), ("major", 5),
+                  ("general", 6), ("general", 7), ("general", 9), ("major", 9)]
+    titles = ["快递包裹破损", "退款迟迟未到账", "客服态度差", "商品与描述不符", "安装人员迟到",
+              "重复扣费", "会员积分被清零", "发票开错", "配送延误", "产品质量问题"]
+    for i, (severity, upto) in enumerate(complaints):
+        agent = "agent1" if i % 2 else "agent2"
+        out.append(Plan("complaint", titles[i], {"description": f"客户反映:{titles[i]}", "channel": "phone"},
+                        complaint(agent, severity, upto)))
+    out.append(Plan("complaint", "客户要求赔偿", {"description": "延误赔偿"}, complaint("agent1", "general", 9,
+                                                                                      "unsatisfied")[:8]))
+    out.append(Plan("complaint", "无理投诉", {"description": "重复投诉同一问题"},
+                    [Step("reject", "sup1", {"reason": "客诉不成立:已于上周处理完毕"})]))
+    for i in range(12):
+        kind = ["inquiry", "suggestion", "challenge"][i % 3]
+        steps = [[], [Step("answer", "agent2", {"answer": "已告知办理流程"})],
+                 [Step("answer", "agent1", {"answer": "已答复"}), Step("close", "agent1")],
+                 [Step("convert", "agent1", {"reason": "客户坚持投诉"})]][[0, 1, 2, 2, 3, 1][i % 6]]
+        out.append(Plan("inquiry", f"咨询:{['营业时间', '退货政策', '会员权益', '发票'][i % 4]}",
+                        {"kind": kind, "channel": "web", "description": "客户来电咨询"}, steps))
+    for i, upto in enumerate([0, 0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 8]):
+        quoted = i % 3 == 0
+        steps = repair("tech1" if i % 2 else "tech2", upto + (2 if quoted and upto > 3 else 0), quoted, now)
+        out.append(Plan("repair_order", f"空调不制冷 #{i + 1}", {"device": "KFR-35GW", "fault": "不制冷"}, steps,
+                        customer={"address": f"上海市浦东新区张江路{100 + i}号"}))
+    orders = [("8000.00", "cash", 0, "standard"), ("12000.00", "cod", 0, "standard"),
+              ("35000.00", "credit", 1, "standard"), ("68000.00", "credit", 2, "standard"),
+              ("5000.00", "prepay", 1, "standard"), ("30000.00", "credit", 2, "custom"),
+              ("9000.00", "cash", 2, "standard"), ("15000.00", "credit", 3, "standard"),
+              ("22000.00", "credit", 9, "standard"), ("70000.00", "credit", 9, "standard"),
+              ("4000.00", "cod", 9, "custom")]
+    for amount, terms, upto, product in orders:
+        out.append(Plan("order_approval", f"订单 {amount} 元", {"amount": amount, "payment_terms": terms,
+                                                               "product_kind": product},
+                        order(amount, terms, upto, product), by="sales1"))
+    out.append(Plan("order_approval", "新客户赊账订单", {"amount": "26000.00", "payment_terms": "credit"},
+                    order("26000.00", "credit", 2, reject=True), by="sales1", customer={"is_new": True}))
+    for i, steps in enumerate([[], [], [Step("reschedule", "agent2", {"at": (now + timedelta(days=1)).isoformat()})],
+                               [Step("attempt_failed", "agent2", {"reason": "无人接听"})] * 3,
+                               [Step("record_outcome", "sup1", {"result": "neutral", "score": 3})]]):
+        out.append(Plan("return_visit", f"双十一回访活动 #{i + 1}", {"campaign": "双11"}, steps, by="sup1"))
+    rng.shuffle(out)
+    return out
+
+
+def customer_for(plan: Plan, rng: random.Random, i: int) -> dict[str, Any]:
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    base: dict[str, Any] = {"id": f"C-{1000 + i}", "name": name, "phone": f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"}
+    if plan.case_type == "order_approval":
+        base = {"id": f"K-{200 + i}", "name": name + "商行", "is_new": False}
+    elif plan.case_type in ("complaint", "inquiry", "repair_order", "return_visit"):
+        base["tier"] = rng.choice(["regular", "member", "member", "vip"])
+    return {**base, **plan.customer}
+
+
+class SimClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def ensure_staff(app: CaseTrail) -> int:
+    added = 0
+    for staff_id, name, department, roles in STAFF:
+        try:
+            app.get_staff(staff_id)
+        except StaffNotFound:
+            app.register_staff(staff_id, name, department, roles)
+            added += 1
+    return added
+
+
+def opened_since(app: CaseTrail, position: int) -> dict[str, int]:
+    """Cases opened after ``position``, by type."""
+    counts: dict[str, int] = {}
+    for n in app.recorder.select_notifications(start=position + 1, limit=100_000,
+                                               topics=[get_topic(Case.Opened)]):
+        case_type = app.mapper.to_domain_event(n).case_type
+        counts[case_type] = counts.get(case_type, 0) + 1
+    return counts
+
+
+def load(app: CaseTrail, clock: SimClock, seed: int = 20261101) -> None:
+    """Open and drive the demo cases, walking the clock through the past two weeks."""
+    rng = random.Random(seed)
+    real_now = datetime.now(timezone.utc)
+    all_plans = plans(rng, real_now)
+    actors = {s[0]: app.get_staff(s[0]).as_actor() for s in STAFF}
+    slot = timedelta(days=12) / len(all_plans)
+    for i, plan in enumerate(all_plans):
+        clock.now = real_now - timedelta(days=14) + slot * i
+        case = app.open_case(actors[plan.by], plan.case_type, plan.title, customer_for(plan, rng, i),
+                             plan.fields, plan.fields.get("channel"))
+        for step in plan.steps:
+            clock.now += timedelta(minutes=rng.randrange(20, 240))
+            target = case.id
+            if step.on:
+                target = next(x["case_id"] for x in app.get_case(case.id).links if x["rel"] == step.on)
+            app.act(actors[step.by], target, step.action, step.data)
+
+
+@click.command()
+@click.option("--if-empty", is_flag=True, help="Load only if the database holds no events yet.")
+def demo(if_empty: bool) -> None:
+    """Load a realistic demo data set and print tokens to try the API with."""
+    clock = SimClock(datetime.now(timezone.utc))
+    app = CaseTrail.from_url(clock=clock)
+    empty = app.recorder.max_notification_id() is None
+    if if_empty and not empty:
+        click.echo("The database already holds events: demo data not loaded.", err=True)
+        if not all(_exists(app, s[0]) for s in STAFF):
+            return
+    else:
+        ensure_staff(app)
+        start = app.recorder.max_notification_id() or 0
+        load(app, clock)
+        counts = opened_since(app, start)
+        total = sum(counts.values())
+        click.echo(f"Loaded {len(STAFF)} staff and {total} cases "
+                   f"({', '.join(f'{n} {t}' for t, n in sorted(counts.items()))}; "
+                   "including the return visits and complaints the policies opened).")
+    clock.now = datetime.now(timezone.utc)
+    tokens = {who: app.issue_token(who) for who in ("agent1", "sup1", "reviewer1")}
+    click.echo("\nTokens (issue more with `casetrail token issue STAFF_ID`):")
+    for who, role in (("agent1", "agent"), ("sup1", "supervisor"), ("reviewer1", "reviewer")):
+        click.echo(f"  {role:<11} {who:<10} {tokens[who]}")
+    click.echo(
+        "\nTry it (after `casetrail serve`):\n"
+        f"  export AGENT={tokens['agent1']} SUP={tokens['sup1']}\n"
+        "  curl -s -H \"Authorization: Bearer $AGENT\" -H 'Content-Type: application/json' \\\n"
+        "       -d '{\"type\": \"complaint\", \"title\": \"包裹破损\", "
+        "\"customer\": {\"id\": \"C-1\", \"name\": \"王先生\", \"tier\": \"member\"}}' \\\n"
+        "       http://127.0.0.1:8000/v1/cases\n"
+        "  curl -s -H \"Authorization: Bearer $AGENT\" http://127.0.0.1:8000/v1/events?after=0\n"
+        "  API description: http://127.0.0.1:8000/docs")
+
+
+def _exists(app: CaseTrail, staff_id: str) -> bool:
+    try:
+        app.get_staff(staff_id)
+        return True
+    except StaffNotFound:
+        return False
+
+
+commands = [demo]

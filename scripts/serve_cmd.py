@@ -1,0 +1,77 @@
+"""``casetrail serve``: the HTTP API under uvicorn, plus the background workers.
+
+One command, a complete system: unless ``--no-workers`` is given, the
+projection workers (``projections.workers.start_background``, when that
+module exists) run in background threads of this process; in production run
+them as separate ``casetrail projections run`` processes and start the API
+with ``--no-workers``. ``--workers N`` starts N HTTP worker processes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+from urllib.parse import urlparse
+
+import click
+
+from domain.storage import database_url, env_for_url
+
+
+def safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@", 1)
+    return url
+
+
+def start_background_workers(url: str) -> Callable[[], None] | None:
+    """Start ``projections.workers.start_background(url)`` if the projections provide it."""
+    try:
+        module = importlib.import_module("projections.workers")
+    except ModuleNotFoundError as e:
+        if e.name not in ("projections.workers", "projections"):
+            raise
+        return None
+    start = getattr(module, "start_background", None)
+    return start(url) if start is not None else None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--workers", "http_workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="HTTP worker processes (uvicorn).")
+@click.option("--no-workers", is_flag=True,
+              help="Do not run the projection workers in background threads (run "
+                   "`casetrail projections run` separately).")
+def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
+    """Serve the HTTP API (reads CASETRAIL_DATABASE_URL)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.logging import configure_logging, get_logger
+
+    url = database_url()
+    try:
+        env_for_url(url)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="CASETRAIL_DATABASE_URL") from None
+    configure_logging()
+    log = get_logger("casetrail.serve")
+    stop = None if no_workers else start_background_workers(url)
+    log.info("starting", host=host, port=port, http_workers=http_workers, database=safe_url(url),
+             background_workers=stop is not None)
+    options = dict(host=host, port=port, log_config=None, access_log=False, server_header=False)
+    try:
+        if http_workers == 1:
+            uvicorn.run(create_app(database_url=url), **options)
+        else:
+            uvicorn.run("api.app:create_app", factory=True, workers=http_workers, **options)
+    finally:
+        if stop is not None:
+            stop()
+
+
+commands = [serve]

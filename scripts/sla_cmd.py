@@ -1,0 +1,47 @@
+"""``casetrail sla check [--now TIME]``: one pass of the SLA deadline monitor.
+
+Brings ``case_state`` up to date, then records ``DeadlineBreached`` +
+``Escalated`` once for every running clock due before ``--now`` (default:
+the current time), and prints one line per breach recorded. Running it
+again with the same ``--now`` records nothing more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+
+from domain.application import CaseTrail
+from projections.events import parse_time
+from projections.sla import sla_pass
+from projections.views import Store
+
+
+@click.group()
+def sla() -> None:
+    """SLA deadline monitor."""
+
+
+@sla.command("check")
+@click.option("--now", "now_text", default=None, metavar="TIME",
+              help="The moment to check against, RFC 3339 with offset (default: now).")
+def check(now_text: str | None) -> None:
+    """Record every breach due before TIME, once; print what was recorded."""
+    try:
+        now = parse_time(now_text) if now_text else datetime.now(timezone.utc)
+        if now_text and len(now_text.strip()) == 10:
+            raise ValueError("give a time, not a date (e.g. 2026-11-20T09:00:00+08:00)")
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--now") from None
+    app = CaseTrail.from_url()
+    try:
+        breaches = sla_pass(app, Store.for_app(app), now)
+    finally:
+        app.close()
+    for b in breaches:
+        click.echo(f"{b.number}\t{b.clock}\tdue {b.due_at}\tescalated to {b.escalated_to}")
+    click.echo(f"{len(breaches)} breach(es) recorded at {now.isoformat()}")
+
+
+commands = [sla]

@@ -1,0 +1,85 @@
+"""``casetrail staff ...`` and ``casetrail token ...``: staff members and API tokens.
+
+``staff add`` records a staff member (an event); ``staff list`` shows them.
+``token issue`` prints a new token on stdout and nothing else (so that
+``TOKEN=$(casetrail token issue agent1)`` works); only its hash is stored.
+``token revoke`` takes the token as an argument or, with ``-``, from stdin
+(keeping it out of the shell history).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+from eventsourcing.utils import get_topic
+
+from domain.actor import ROLES
+from domain.application import CaseTrail
+from domain.staff import Staff
+
+
+def application() -> CaseTrail:
+    return CaseTrail.from_url()
+
+
+@click.group()
+def staff() -> None:
+    """Staff members: add, list."""
+
+
+@staff.command("add")
+@click.argument("staff_id")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--department", required=True, help="Department, e.g. cs, sales, service.")
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
+              help="A role (repeat for several).")
+def staff_add(staff_id: str, name: str, department: str, roles: tuple[str, ...]) -> None:
+    """Add a staff member."""
+    member = application().register_staff(staff_id, name, department, list(roles))
+    click.echo(f"added {member.staff_id} ({member.name}, {member.department}: {', '.join(member.roles)})",
+               err=True)
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """List staff members (id, name, department, roles, active)."""
+    app = application()
+    after = 0
+    while True:
+        page = app.recorder.select_notifications(start=after + 1, limit=500, topics=[get_topic(Staff.Registered)])
+        for n in page:
+            member = app.load(n.originator_id)
+            click.echo("\t".join([member.staff_id, member.name, member.department, ",".join(member.roles),
+                                  "active" if member.active else "inactive"]))
+        if len(page) < 500:
+            break
+        after = page[-1].id
+
+
+@click.group()
+def token() -> None:
+    """API tokens: issue, revoke."""
+
+
+@token.command("issue")
+@click.argument("staff_id")
+@click.option("--ttl-days", type=click.IntRange(1, 3650), default=None, help="Expire after N days.")
+def token_issue(staff_id: str, ttl_days: int | None) -> None:
+    """Print a new API token for STAFF_ID on stdout (nothing else)."""
+    ttl = timedelta(days=ttl_days) if ttl_days else None
+    click.echo(application().issue_token(staff_id, ttl=ttl))
+
+
+@token.command("revoke")
+@click.argument("token_value", metavar="TOKEN")
+def token_revoke(token_value: str) -> None:
+    """Revoke TOKEN (use - to read it from stdin)."""
+    if token_value == "-":
+        token_value = sys.stdin.readline().strip()
+    application().revoke_token(token_value)
+    click.echo("revoked", err=True)
+
+
+commands = [staff, token]

@@ -1,0 +1,129 @@
+"""End-to-end fixtures: a real ``casetrail serve`` process on SQLite or PostgreSQL.
+
+``server`` registers one staff member per role (in-process, before the
+server starts), issues their tokens, starts ``casetrail serve --no-workers``
+on a free port with ``CASETRAIL_DATABASE_URL`` set, waits for ``/readyz``
+and yields a ``Server`` with an httpx client per staff member. The
+process's stdout and stderr go to a file the tests can read (``log_text``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from domain.application import CaseTrail
+
+ROOT = Path(__file__).resolve().parents[2]
+CASETRAIL = str(Path(sys.executable).parent / "casetrail")
+STAFF = {  # staff id: (department, roles)
+    "agent": ("cs", ["agent"]),
+    "agent2": ("cs", ["agent"]),
+    "supervisor": ("cs", ["supervisor"]),
+    "dept_head": ("cs", ["dept_head"]),
+    "sales_manager": ("sales", ["sales_manager"]),
+    "general_manager": ("office", ["general_manager"]),
+    "technician": ("service", ["technician"]),
+    "reviewer": ("compliance", ["reviewer"]),
+    "importer": ("it", ["importer"]),
+    "admin": ("it", ["admin"]),
+}
+CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_env(url: str) -> dict[str, str]:
+    return {**os.environ, "CASETRAIL_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+
+
+def run_cli(url: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CASETRAIL, *args], env=cli_env(url), cwd=ROOT, capture_output=True, text=True,
+                          input=input, timeout=60)
+
+
+@dataclass
+class Server:
+    url: str
+    database_url: str
+    log_path: Path
+    tokens: dict[str, str]
+    process: subprocess.Popen[bytes]
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
+
+    def client(self, staff_id: str | None = None, **headers: str) -> httpx.Client:
+        auth = {"Authorization": f"Bearer {self.tokens[staff_id]}"} if staff_id else {}
+        c = httpx.Client(base_url=self.url, headers={**auth, **headers}, timeout=30)
+        self.clients[f"{staff_id}:{len(self.clients)}"] = c
+        return c
+
+    def __getitem__(self, staff_id: str) -> httpx.Client:
+        if staff_id not in self.clients:
+            self.clients[staff_id] = httpx.Client(
+                base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[staff_id]}"}, timeout=30)
+        return self.clients[staff_id]
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def open_case(self, case_type: str = "complaint", by: str = "agent", **body: Any) -> dict[str, Any]:
+        payload = {"type": case_type, "title": "包裹破损", "customer": CUSTOMER, **body}
+        r = self[by].post("/v1/cases", json=payload)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server not ready after {timeout}s:\n{log_path.read_text()}")
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    app = CaseTrail.from_url(database_url)
+    for staff_id, (department, roles) in STAFF.items():
+        app.register_staff(staff_id, staff_id.replace("_", " ").title(), department, roles)
+    tokens = {staff_id: app.issue_token(staff_id) for staff_id in STAFF}
+    app.close()
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([CASETRAIL, "serve", "--no-workers", "--port", str(port)],
+                                   env=cli_env(database_url), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    srv = Server(url=url, database_url=database_url, log_path=log_path, tokens=tokens, process=process)
+    try:
+        wait_ready(url, process, log_path)
+        yield srv
+    finally:
+        for c in srv.clients.values():
+            c.close()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

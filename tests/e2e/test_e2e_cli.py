@@ -1,0 +1,71 @@
+"""End to end: the staff, token and demo commands, and their effect on a running server."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.e2e.conftest import Server, run_cli
+
+TOKEN_LINE = re.compile(r"^ct_[A-Za-z0-9_\-]{20,}\n$")
+
+
+def test_staff_and_tokens_from_the_command_line(server: Server) -> None:
+    url = server.database_url
+    added = run_cli(url, "staff", "add", "zhang", "--name", "张三", "--department", "cs",
+                    "--role", "agent", "--role", "supervisor")
+    assert added.returncode == 0, added.stderr
+    issued = run_cli(url, "token", "issue", "zhang")
+    assert issued.returncode == 0 and TOKEN_LINE.match(issued.stdout), issued.stdout
+    token = issued.stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(f"{server.url}/v1/cases", headers=headers, json={
+        "type": "complaint", "title": "cli", "customer": {"id": "C-9", "name": "赵"}})
+    assert r.status_code == 201, r.text
+    assert set(r.json()["allowed_actions"]) >= {"assign", "reject"}  # agent + supervisor
+    listed = run_cli(url, "staff", "list")
+    assert listed.returncode == 0 and "zhang\t张三\tcs\tagent,supervisor\tactive" in listed.stdout
+
+    revoked = run_cli(url, "token", "revoke", "-", input=token + "\n")
+    assert revoked.returncode == 0, revoked.stderr
+    assert httpx.get(f"{server.url}/v1/case-types", headers=headers).status_code == 401
+    before = run_cli(url, "staff", "list").stdout
+    assert run_cli(url, "token", "revoke", token).returncode == 0  # revoking twice is harmless
+    assert run_cli(url, "staff", "list").stdout == before
+    unknown = run_cli(url, "token", "revoke", "ct_unknown")
+    assert unknown.returncode != 0 and "unknown token" in unknown.stderr and unknown.stdout == ""
+
+    # bad input: a clear message and a non-zero exit, never a traceback
+    for args in (["staff", "add", "zhang", "--name", "x", "--department", "cs", "--role", "agent"],
+                 ["staff", "add", "bad id!", "--name", "x", "--department", "cs", "--role", "agent"],
+                 ["staff", "add", "li", "--name", "x", "--department", "cs", "--role", "wizard"],
+                 ["staff", "add", "li", "--name", "x", "--department", "cs"],
+                 ["token", "issue", "nobody"],
+                 ["token", "issue", "zhang", "--ttl-days", "0"]):
+        result = run_cli(url, *args)
+        assert result.returncode != 0, args
+        assert result.stderr.strip() and "Traceback" not in result.stderr, (args, result.stderr)
+        assert result.stdout == "", args
+
+
+def test_demo_loads_once_and_prints_working_tokens(server: Server) -> None:
+    url = server.database_url
+    first = run_cli(url, "demo", "--if-empty")
+    assert first.returncode == 0, first.stderr
+    # the server's own fixture wrote staff events, so --if-empty skips; the plain command loads
+    assert "not loaded" in first.stderr
+    loaded = run_cli(url, "demo")
+    assert loaded.returncode == 0, loaded.stderr
+    out = loaded.stdout
+    assert "Loaded" in out and "curl" in out
+    tokens = dict(re.findall(r"^\s+\w+\s+(agent1|sup1|reviewer1)\s+(ct_\S+)$", out, re.M))
+    assert set(tokens) == {"agent1", "sup1", "reviewer1"}
+    feed = httpx.get(f"{server.url}/v1/events", params={"limit": 500},
+                     headers={"Authorization": f"Bearer {tokens['reviewer1']}"}).json()
+    assert len({e["case_id"] for e in feed["items"]}) >= 50
+    types = httpx.get(f"{server.url}/v1/case-types", headers={"Authorization": f"Bearer {tokens['sup1']}"})
+    assert types.status_code == 200
+    again = run_cli(url, "demo", "--if-empty")
+    assert again.returncode == 0 and "not loaded" in again.stderr
+    assert len(re.findall(r"ct_\S+", again.stdout)) >= 3  # demo staff exist: fresh tokens are printed

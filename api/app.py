@@ -16,9 +16,9 @@ from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
-from api import case_types, cases, events, ops
+from api import audit, case_types, cases, events, ops, read_models
 from api.logging import configure_logging
 from api.metrics import Metrics
 from api.middleware import RequestLifecycle
@@ -40,13 +40,37 @@ SECTIONS: tuple[Section, ...] = (
     cases,        # POST /v1/cases, GET /v1/cases/{id}, POST .../actions/{action}, GET .../history
     case_types,   # GET /v1/case-types, GET /v1/case-types/{type}
     events,       # GET /v1/events (JSON pages or text/event-stream)
-    # ---- read models: added here by the projections and audit work (issues 4 and 5) ----
-    # Each is a module exposing `routes` and `paths` like the ones above:
-    #   GET /v1/cases (list; same path as POST /v1/cases, a separate GET route is fine),
-    #   GET /v1/staff/{id}/performance, GET /v1/reports/departments/{dept},
-    #   GET /v1/audit/events, GET /v1/audit/verify.
-    # They accept ?min_position=<n> (see API.md) and wait for the projections to reach it.
+    read_models,  # GET /v1/cases (list), staff performance, department report, audit events
+    audit,        # GET /v1/audit/verify
 )
+
+
+def merged_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """One Route per path: routes sharing a path (GET and POST /v1/cases) are
+    merged so that 405 answers carry the full ``Allow`` header."""
+    groups: dict[str, list[Route]] = {}
+    out: list[BaseRoute] = []
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            if route.path not in groups:
+                groups[route.path] = []
+                out.append(route)
+            groups[route.path].append(route)
+        else:
+            out.append(route)
+    merged: list[BaseRoute] = []
+    for route in out:
+        group = groups.get(getattr(route, "path", ""), [])
+        if len(group) > 1:
+            handlers = {m: r.endpoint for r in group for m in (r.methods or ())}
+
+            async def endpoint(request: Any, handlers: dict[str, Any] = handlers) -> Any:
+                return await handlers[request.method](request)
+
+            merged.append(Route(route.path, endpoint, methods=sorted(handlers), name=route.name))
+        else:
+            merged.append(route)
+    return merged
 
 
 def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
@@ -65,11 +89,14 @@ def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
         try:
             yield
         finally:
+            models = getattr(starlette.state, "read_models", None)
+            if models is not None:
+                models.close()
             if owned:
                 casetrail.close()
 
     starlette = Starlette(
-        routes=[route for section in sections for route in section.routes],
+        routes=merged_routes([route for section in sections for route in section.routes]),
         middleware=[Middleware(RequestLifecycle, metrics=metrics)],
         exception_handlers=dict(exception_handlers),
         lifespan=lifespan,

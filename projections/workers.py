@@ -15,6 +15,8 @@ import threading
 from typing import Callable, Iterable
 
 from domain.application import CaseTrail
+from domain.audit import audit_key
+from domain.ledger import ChainBroken, maybe_checkpoint
 from projections.runner import BATCH_SIZE, POLL_SECONDS, Worker
 from projections.sla import run_periodically
 from projections.views import Store
@@ -40,6 +42,10 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
         threads.append(threading.Thread(
             target=run_periodically, args=(app, store, stop_event, interval),
             kwargs={"catch_up": "case_state" not in worker.names}, name="casetrail-sla", daemon=True))
+    every = float(os.environ.get("CASETRAIL_CHECKPOINT_INTERVAL", "300"))
+    if audit_key() and every > 0:
+        threads.append(threading.Thread(target=_checkpoint_periodically, args=(app, stop_event, every),
+                                        name="casetrail-checkpoint", daemon=True))
     for t in threads:
         t.start()
     stopped = threading.Lock()
@@ -57,6 +63,19 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
                 log.debug("error closing connections", exc_info=True)
 
     return stop
+
+
+def _checkpoint_periodically(app: CaseTrail, stop_event: threading.Event, every: float) -> None:
+    """Sign a checkpoint of all case heads every ``every`` seconds when something changed."""
+    while not stop_event.wait(min(every, 5.0)):
+        try:
+            digest = maybe_checkpoint(app, audit_key(), every)
+            if digest:
+                log.info("audit checkpoint %s over %s heads", digest.get("root"), digest.get("count"))
+        except ChainBroken:
+            log.error("audit checkpoint refused: a hash chain is broken; run `casetrail audit verify`")
+        except Exception:  # a database hiccup must not end the worker
+            log.exception("audit checkpoint failed; retrying later")
 
 
 def run_until_stopped(url: str, names: Iterable[str] | None, stop_event: threading.Event, *,

@@ -22,6 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
+from projections.workers import start_background
 from domain.application import CaseTrail
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -62,7 +63,10 @@ def token(database_url: str) -> Iterator[str]:
         KNOWN["case_id"].append(str(app.open_case(boss, case_type, "seed", customer, fields).id))
     previous = SWITCH.target
     SWITCH.target = create_app(app, configure_logs=False)
+    # projection workers keep the read models current, so ?min_position waits end at once
+    stop_workers = start_background(database_url, sla_interval=0)
     yield app.issue_token("boss")
+    stop_workers()
     SWITCH.target = previous
     KNOWN["case_id"].clear()
     app.close()

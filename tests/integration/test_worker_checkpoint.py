@@ -1,0 +1,27 @@
+"""The background worker signs audit checkpoints periodically when CASETRAIL_AUDIT_KEY is set."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from domain.ledger import read_ledger
+from projections.workers import start_background
+from tests.support import World, complaint_to
+
+
+def test_worker_records_checkpoints(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASETRAIL_AUDIT_KEY", "worker-key-0123456789")
+    monkeypatch.setenv("CASETRAIL_CHECKPOINT_INTERVAL", "0.5")
+    world = World(sqlite_url)
+    complaint_to(world, "assigned")
+    assert read_ledger(world.app) is None
+    stop = start_background(sqlite_url, sla_interval=0)
+    try:
+        deadline = time.monotonic() + 20
+        while read_ledger(world.app) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop()
+    assert read_ledger(world.app) is not None

@@ -78,6 +78,7 @@ class FieldSpec:
                 raise ValueError(f"is longer than {limit} characters")
             if self.required and not value.strip():
                 raise ValueError("must not be empty")
+            check_text(value)
             return value
         if t == "enum":
             if value not in self.values:
@@ -131,6 +132,16 @@ class FieldSpec:
         if self.max is not None:
             out["max"] = str(self.max)
         return out
+
+
+def check_text(value: str) -> None:
+    """Text must be storable everywhere: no NUL characters, no lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
 
 
 def parse_time(value: Any) -> datetime:

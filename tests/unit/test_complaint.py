@@ -239,3 +239,11 @@ def test_reviewer_and_admin_cannot_act(world: World) -> None:
         with pytest.raises(RoleNotAllowed):
             world.open("complaint", by=who)
     assert world.case(case.id).version == 1
+
+
+def test_text_that_cannot_be_stored_is_refused(world: World) -> None:
+    case = world.open("complaint")
+    for bad in ("nul\x00here", "lone \ud800 surrogate"):
+        with pytest.raises(InvalidFields, match="NUL|Unicode"):
+            world.act(case, "log_contact", "agent", {"channel": "phone", "summary": bad})
+    assert world.case(case.id).version == 1

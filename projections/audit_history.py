@@ -23,7 +23,7 @@ from uuid import UUID
 
 from domain.history import jsonable
 from projections.base import Batch, ReadModel, chunks, placeholders
-from projections.case_state import decode_cursor, encode_cursor
+from projections.case_state import decode_cursor, encode_cursor, filter_clauses
 from projections.events import Event
 from projections.views import Table
 
@@ -152,18 +152,7 @@ def audit_events(view_read: Any, table: str, *, actor: str | None = None, case_i
                  time_from: str | None = None, time_to: str | None = None, limit: int = 50,
                  cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of audit rows in time order (times already canonical)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("actor", actor), ("case_id", case_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if time_from is not None:
-        where.append("occurred_at >= ?")
-        params.append(time_from)
-    if time_to is not None:
-        where.append("occurred_at < ?")
-        params.append(time_to)
+    where, params = filter_clauses((("actor", actor), ("case_id", case_id)), "occurred_at", time_from, time_to)
     if cursor:
         key = decode_cursor(cursor, "audit", 2)
         if not isinstance(key[1], int):

@@ -166,6 +166,19 @@ def decode_cursor(cursor: str, order: str, size: int) -> list[Any]:
     return key
 
 
+def filter_clauses(equal: Any, range_column: str, low: Any, high: Any) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and parameters for ``column = value`` filters (None: no filter)
+    and a half-open range ``low <= range_column < high``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, op, value in [*((c, "=", v) for c, v in equal), (range_column, ">=", low),
+                              (range_column, "<", high)]:
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    return where, params
+
+
 def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = None,
                status: str | None = None, assignee: str | None = None, department: str | None = None,
                customer_id: str | None = None, overdue: bool | None = None, opened_from: str | None = None,
@@ -173,19 +186,9 @@ def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = 
                cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of cases matching the filters (times already canonical)."""
     now_c = canon(now)
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("type", type), ("status", status), ("assignee", assignee),
-                          ("department", department), ("customer_id", customer_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if opened_from is not None:
-        where.append("opened_at >= ?")
-        params.append(opened_from)
-    if opened_to is not None:
-        where.append("opened_at < ?")
-        params.append(opened_to)
+    where, params = filter_clauses(
+        (("type", type), ("status", status), ("assignee", assignee), ("department", department),
+         ("customer_id", customer_id)), "opened_at", opened_from, opened_to)
     if overdue:
         order, sort = "due", "next_due_at, id"
         where.append("next_due_at < ?")

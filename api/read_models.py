@@ -245,10 +245,11 @@ PERFORMANCE = {"type": "object", "properties": {
     "required": ["staff_id", "from", "to", *KPIS]}
 REPORT = {"type": "object", "properties": {
     "department": STR, "month": STR, "complaints_received": INT, "complaints_handled": INT,
-    "handling_rate_pct": PCT, "handling_rate_target_pct": NUM, "handling_rate_met": oa.nullable({"type": "boolean"}),
-    "complaints_return_visited": INT, "return_visit_rate_pct": PCT, "return_visit_rate_target_pct": NUM,
+    "handling_rate_pct": PCT, "handling_rate_target_pct": oa.nullable(NUM), "handling_rate_met": oa.nullable({"type": "boolean"}),
+    "complaints_return_visited": INT, "return_visit_rate_pct": PCT, "return_visit_rate_target_pct": oa.nullable(NUM),
     "return_visit_rate_met": oa.nullable({"type": "boolean"}), "complaints_satisfied": INT,
-    "satisfaction_rate_pct": PCT, "valid_complaints": INT},
+    "satisfaction_rate_pct": PCT, "satisfaction_rate_target_pct": oa.nullable(NUM),
+    "satisfaction_rate_met": oa.nullable({"type": "boolean"}), "valid_complaints": INT},
     "required": ["department", "month", "complaints_received", "complaints_handled", "valid_complaints"]}
 
 

@@ -37,9 +37,11 @@ TYPE_KEYS = {
     "name", "title", "version", "number_prefix", "initial_state", "states", "closed_states",
     "open_roles", "department", "sources", "customer", "fields", "actions", "clocks",
     "approvals", "escalations", "follow_ups", "on_linked_outcome", "report_outcome",
-    "escalation_ladder",
+    "escalation_ladder", "report_targets",
 }
 CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to", "doc"}
+# Targets the monthly department report compares its rates with (percent, 0-100).
+REPORT_TARGETS = {"handling_rate_pct", "return_visit_rate_pct", "satisfaction_rate_pct"}
 GUARD_KINDS = {"field_in", "approvals_complete", "min_ratio", "max_span", "linked_outcome_in"}
 
 
@@ -114,6 +116,7 @@ class CaseType:
     report_outcome: Mapping[str, Any] | None
     escalation_ladder: tuple[str, ...]
     sources: str = ""
+    report_targets: Mapping[str, float] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def action(self, name: str) -> ActionSpec | None:
@@ -133,6 +136,7 @@ class CaseType:
             "states": list(self.states),
             "closed_states": list(self.closed_states),
             "open_roles": list(self.open_roles),
+            "report_targets": dict(self.report_targets),
             "customer": {k: v.describe() for k, v in self.customer.items()},
             "fields": {k: v.describe() for k, v in self.fields.items()},
             "actions": {
@@ -302,6 +306,22 @@ def _table_list(data: Any, where: str) -> tuple[Mapping[str, Any], ...]:
     return tuple(data)
 
 
+def _report_targets(data: Any, where: str) -> dict[str, float]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise CaseTypeError(f"{where} must be a table")
+    unknown = set(data) - REPORT_TARGETS
+    if unknown:
+        raise CaseTypeError(f"{where}: unknown targets {sorted(unknown)} (known: {sorted(REPORT_TARGETS)})")
+    out: dict[str, float] = {}
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise CaseTypeError(f"{where}.{name} must be a percentage from 0 to 100")
+        out[name] = float(value)
+    return out
+
+
 def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: str) -> CaseType:
     """Validate a parsed case-type mapping (merged with the common one)."""
     unknown = set(data) - TYPE_KEYS
@@ -360,6 +380,7 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
             f"{source}: key 'escalation_ladder'",
         ),
         sources=str(data.get("sources", "")),
+        report_targets=_report_targets(data.get("report_targets"), f"{source}: key 'report_targets'"),
         raw=data,
     )
 

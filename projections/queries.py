@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, Iterable
 
 from domain.calendar import load_calendar
+from domain.casetype import CaseTypeRegistry
 from projections.audit_history import audit_events as _audit_events
 from projections.case_state import list_cases as _list_cases
 from projections.catalog import PROJECTIONS, resolve
@@ -25,6 +26,7 @@ from projections.staff_performance import department_report as _department_repor
 from projections.staff_performance import staff_report
 from projections.views import APP_NAME, ReadModelView, Store
 
+COMPLAINT = "complaint"  # the department report is about complaints (001 B§10)
 MAX_LIMIT = 500
 POINTER_TTL = 1.0
 PERIODS = ("day", "week", "month")
@@ -51,6 +53,7 @@ class ReadModels:
             raise TypeError("give a database URL or a store")
         self.store = store or Store.for_url(url)  # type: ignore[arg-type]
         self.zone = load_calendar().zone
+        self.report_targets = dict(CaseTypeRegistry.load().get(COMPLAINT).report_targets)
         self._views: dict[tuple[str, int], ReadModelView] = {}
         self._pointers: dict[str, int] = {}
         self._checked = 0.0
@@ -61,6 +64,7 @@ class ReadModels:
         """Read models of ``app``'s database, sharing its connection pool."""
         models = cls(store=Store.for_app(app))
         models.zone = app.calendar.zone
+        models.report_targets = dict(app.registry.get(COMPLAINT).report_targets)
         return models
 
     def close(self) -> None:
@@ -129,7 +133,8 @@ class ReadModels:
         except ValueError:
             raise ValueError(f"month must be YYYY-MM, got {str(month)[:40]!r}") from None
         view = self.view("staff_performance")
-        return _department_report(view.read, view.tables["dept_monthly"], department, month)
+        return _department_report(view.read, view.tables["dept_monthly"], department, month,
+                                  self.report_targets)
 
     def audit_events(self, *, actor: str | None = None, case_id: str | None = None, time_from: Any = None,
                      time_to: Any = None, limit: int = 50,

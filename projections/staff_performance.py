@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from projections.base import Batch, ReadModel, chunks, placeholders
 from projections.events import Event
@@ -36,7 +36,6 @@ _DEPT_INTS = ", ".join(f"{c} {{INT}} NOT NULL DEFAULT 0" for c in DEPT_COUNTERS)
 DEPT = Table("dept_monthly", f"department {{KEY}} NOT NULL, month {{KEY}} NOT NULL, {_DEPT_INTS}, "
                              "PRIMARY KEY (department, month)")
 CASES = Table("perf_cases", "case_id {KEY} PRIMARY KEY, state TEXT NOT NULL")
-TARGETS = {"handling_rate_pct": 100.0, "return_visit_rate_pct": 50.0}  # 001 B§10
 
 
 def _dump(state: State) -> str:
@@ -127,18 +126,26 @@ def staff_report(view_read: Any, tables: dict[str, str], staff_id: str, date_fro
     return report
 
 
-def department_report(view_read: Any, table: str, department: str, month: str) -> dict[str, Any]:
+def department_report(view_read: Any, table: str, department: str, month: str,
+                      targets: Mapping[str, float]) -> dict[str, Any]:
+    """The monthly complaint report; ``targets`` (rate name -> percent) come from
+    the complaint case type's ``report_targets``; a rate without one has
+    ``..._target_pct`` and ``..._met`` None."""
     rows = view_read(f"SELECT * FROM {table} WHERE department = ? AND month = ?", [department, month])
     c = {k: int(rows[0][k]) if rows else 0 for k in DEPT_COUNTERS}
-    handling, visit_rate = pct(c["handled"], c["received"]), pct(c["visited"], c["handled"])
-    return {
+    rates = {"handling_rate_pct": pct(c["handled"], c["received"]),
+             "return_visit_rate_pct": pct(c["visited"], c["handled"]),
+             "satisfaction_rate_pct": pct(c["satisfied"], c["visited"])}
+    report: dict[str, Any] = {
         "department": department, "month": month,
         "complaints_received": c["received"], "complaints_handled": c["handled"],
-        "handling_rate_pct": handling, "handling_rate_target_pct": TARGETS["handling_rate_pct"],
-        "handling_rate_met": None if handling is None else handling >= TARGETS["handling_rate_pct"],
-        "complaints_return_visited": c["visited"],
-        "return_visit_rate_pct": visit_rate, "return_visit_rate_target_pct": TARGETS["return_visit_rate_pct"],
-        "return_visit_rate_met": None if visit_rate is None else visit_rate >= TARGETS["return_visit_rate_pct"],
-        "complaints_satisfied": c["satisfied"], "satisfaction_rate_pct": pct(c["satisfied"], c["visited"]),
+        "complaints_return_visited": c["visited"], "complaints_satisfied": c["satisfied"],
         "valid_complaints": c["valid"],
     }
+    for name, value in rates.items():
+        target = targets.get(name)
+        base = name.removesuffix("_pct")
+        report[name] = value
+        report[f"{base}_target_pct"] = target
+        report[f"{base}_met"] = None if value is None or target is None else value >= target
+    return report

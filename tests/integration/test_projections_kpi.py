@@ -164,8 +164,14 @@ def test_scripted_month(database_url: str) -> None:
         "handling_rate_pct": 80.0, "handling_rate_target_pct": 100.0, "handling_rate_met": False,
         "complaints_return_visited": 2, "return_visit_rate_pct": 50.0, "return_visit_rate_target_pct": 50.0,
         "return_visit_rate_met": True, "complaints_satisfied": 2, "satisfaction_rate_pct": 100.0,
+        "satisfaction_rate_target_pct": None, "satisfaction_rate_met": None,
         "valid_complaints": 1,
     }
+    # the targets are the complaint case type's data (report_targets), not code
+    models.report_targets = {"handling_rate_pct": 80.0, "satisfaction_rate_pct": 99.0}
+    stricter = models.department_report("cs", "2026-11")
+    assert (stricter["handling_rate_met"], stricter["return_visit_rate_target_pct"], stricter["return_visit_rate_met"],
+            stricter["satisfaction_rate_met"]) == (True, None, None, True)
     empty = models.department_report("cs", "2026-12")
     assert empty["complaints_received"] == 0 and empty["handling_rate_pct"] is None
     models.close()

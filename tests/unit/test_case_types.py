@@ -34,7 +34,10 @@ def test_builtin_types_load_with_their_numbers() -> None:
     assert str(reg.get("return_visit").clocks["return_visit"].duration) == "3d"
     assert str(reg.get("order_approval").clocks["delivery"].duration) == "4d"
     assert "correct_field" in reg.get("inquiry").actions  # merged from _common.toml
+    # 001 B§10: complaints handled 100%, return-visit rate at least 50%
+    assert complaint.report_targets == {"handling_rate_pct": 100.0, "return_visit_rate_pct": 50.0}
     described = complaint.describe()
+    assert described["report_targets"] == complaint.report_targets
     assert described["actions"]["assign"]["roles"] == ["supervisor"]
 
 
@@ -56,6 +59,10 @@ def test_a_new_procedure_is_a_new_file(tmp_path: Path) -> None:
     (lambda s: s + '\n[[approvals.rules]]\nwhen = { amount = { over = 5 } }\nchain = []\n', "unknown operators"),
     (lambda s: s.replace('number_prefix = "PK"', ''), "key 'number_prefix' is required"),
     (lambda s: s + "\n[[[", "not valid TOML"),
+    (lambda s: s.replace("[actions.finish]", "[report_targets]\nhandling_rate_pct = 101\n[actions.finish]"),
+     "key 'report_targets'.handling_rate_pct must be a percentage"),
+    (lambda s: s.replace("[actions.finish]", "[report_targets]\nhappiness_pct = 90\n[actions.finish]"),
+     "unknown targets ['happiness_pct']"),
 ])
 def test_malformed_file_names_file_and_key(tmp_path: Path, mutation, needle: str) -> None:
     path = tmp_path / "parking.toml"

@@ -225,6 +225,9 @@ class Case(PlainCopy, Aggregate):
             needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else [])
             raise RoleNotAllowed(f"{action} needs one of {needs}; you have {list(actor.roles)}",
                                  allowed_roles=needs)
+        if meta.get("imported") and at < datetime.fromisoformat(self.updated_at):
+            raise InvalidFields(f"occurred_at {at.isoformat()} is before the case's last event ({self.updated_at})",
+                                errors=[{"field": "occurred_at", "problem": "is before the case's last event"}])
         values = validate_fields(spec.fields, data, what=f"{action} fields")
         context = self.context()
         check_guards(spec.guards, context, values, action)

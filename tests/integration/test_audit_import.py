@@ -31,6 +31,11 @@ def test_importer_keeps_original_times_flagged_and_chained(database_url: str) ->
              ("log_contact", {"channel": "phone", "summary": "called"}, ORIGINAL + timedelta(hours=3))]
     for action, data, at in steps:
         case = app.act(importer, case.id, action, data, ctx=CommandContext(correlation_id="import-1", occurred_at=at))
+    # an import may not go back before the case's last event: nothing recorded
+    with pytest.raises(InvalidFields, match="before the case's last event"):
+        app.act(importer, case.id, "log_contact", {"channel": "phone", "summary": "too early"},
+                ctx=CommandContext(occurred_at=ORIGINAL + timedelta(hours=2, minutes=59)))
+    assert app.get_case(case.id).version == 4
     # then ordinary work continues on the same chain
     case = world.act(case, "log_contact", "agent", {"channel": "phone", "summary": "live call"})
     history = app.case_history(case.id)

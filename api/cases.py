@@ -130,8 +130,6 @@ async def open_case(request: Request) -> Response:
         if not isinstance(channel, str) or len(channel) > 500:
             raise invalid("channel must be a string of at most 500 characters",
                           [{"field": "channel", "problem": "must be a string"}])
-        if "channel" not in app.registry.get(body["type"]).fields:
-            raise invalid(f"a {body['type']} has no channel", [{"field": "channel", "problem": "unknown field"}])
     occurred_at = None
     if body.get("occurred_at") is not None:
         try:

@@ -142,8 +142,13 @@ class Case(PlainCopy, Aggregate):
                                 errors=[{"field": "title", "problem": "must be 1-200 characters"}])
         customer_v = validate_fields(case_type.customer, customer, what="customer")
         fields_in = dict(fields or {}) if isinstance(fields, Mapping) else fields
-        if channel is not None and isinstance(fields_in, dict) and "channel" in case_type.fields:
-            fields_in.setdefault("channel", channel)
+        if channel is not None:
+            if "channel" not in case_type.fields:
+                raise InvalidFields(f"a {case_type.name} has no channel",
+                                    errors=[{"field": "channel", "problem": "unknown field"}])
+            if isinstance(fields_in, dict) and fields_in.setdefault("channel", channel) != channel:
+                raise InvalidFields("channel and fields.channel differ",
+                                    errors=[{"field": "channel", "problem": "differs from fields.channel"}])
         fields_v = validate_fields(case_type.fields, fields_in, what="fields")
         context = {"fields": fields_v, "customer": customer_v, "type": case_type.name}
         triggers = [OPEN, _enter(case_type.initial_state)]

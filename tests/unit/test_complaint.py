@@ -9,7 +9,7 @@ import pytest
 from domain.errors import (
     ActionNotAllowed, GuardFailed, InvalidFields, RoleNotAllowed, UnknownAction, UnknownCaseType,
 )
-from tests.support import World, complaint_to
+from tests.support import CUSTOMER, ORDER_CUSTOMER, World, complaint_to
 
 
 @pytest.fixture
@@ -28,6 +28,19 @@ def test_open_numbers_and_clocks(world: World) -> None:
     # general: 1 working day from Monday 10:00 is Tuesday 10:00 (Asia/Shanghai)
     assert datetime.fromisoformat(clocks["resolution"]["due_at"]) == world.now.replace(day=17)
     assert clocks["resolution"]["policy_version"] == 1
+
+
+def test_channel_goes_to_the_field_or_is_refused(world: World) -> None:
+    agent = world.actor("agent")
+    case = world.app.open_case(agent, "complaint", "Case", CUSTOMER, {}, channel="wechat")
+    assert case.fields["channel"] == "wechat"
+    position = world.app.recorder.max_notification_id()
+    for case_type, customer, fields, needle in (
+            ("order_approval", ORDER_CUSTOMER, {"amount": "10.00", "payment_terms": "cash"}, "has no channel"),
+            ("complaint", CUSTOMER, {"channel": "phone"}, "differ")):
+        with pytest.raises(InvalidFields, match=needle):
+            world.app.open_case(agent, case_type, "Case", customer, fields, channel="wechat")
+    assert world.app.recorder.max_notification_id() == position  # nothing recorded
 
 
 def test_number_serial_restarts_each_month(world: World) -> None:

@@ -144,6 +144,14 @@ class CaseTrail(Application[UUID]):
         self.save(staff)
         return staff
 
+    def deactivate_staff(self, staff_id: str, actor: Actor = Actor.system("admin")) -> Staff:
+        """Lock a staff member out: every token of theirs is refused from now on."""
+        staff = self.get_staff(staff_id)
+        if staff.active:  # deactivating twice records nothing new
+            staff.deactivate(meta=event_meta(actor, self.clock(), CommandContext()))
+            self.save(staff)
+        return staff
+
     def get_staff(self, staff_id: str) -> Staff:
         try:
             staff = self.load(Staff.create_id(staff_id))

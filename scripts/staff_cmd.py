@@ -26,7 +26,7 @@ def application() -> CaseTrail:
 
 @click.group()
 def staff() -> None:
-    """Staff members: add, list."""
+    """Staff members: add, list, update, deactivate."""
 
 
 @staff.command("add")
@@ -56,6 +56,29 @@ def staff_list() -> None:
         if len(page) < 500:
             break
         after = page[-1].id
+
+
+@staff.command("update")
+@click.argument("staff_id")
+@click.option("--name", default=None, help="New display name.")
+@click.option("--department", default=None, help="New department.")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
+              help="The new set of roles (repeat for several; replaces the old set).")
+def staff_update(staff_id: str, name: str | None, department: str | None, roles: tuple[str, ...]) -> None:
+    """Change a staff member's name, department or roles (recorded as an event)."""
+    if name is None and department is None and not roles:
+        raise click.UsageError("nothing to change: give --name, --department or --role")
+    member = application().update_staff(staff_id, name=name, department=department, roles=list(roles) or None)
+    click.echo(f"updated {member.staff_id} ({member.name}, {member.department}: {', '.join(member.roles)})",
+               err=True)
+
+
+@staff.command("deactivate")
+@click.argument("staff_id")
+def staff_deactivate(staff_id: str) -> None:
+    """Lock STAFF_ID out: all their tokens are refused from now on (history is kept)."""
+    application().deactivate_staff(staff_id)
+    click.echo(f"deactivated {staff_id}", err=True)
 
 
 @click.group()

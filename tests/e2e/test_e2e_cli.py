@@ -36,12 +36,27 @@ def test_staff_and_tokens_from_the_command_line(server: Server) -> None:
     unknown = run_cli(url, "token", "revoke", "ct_unknown")
     assert unknown.returncode != 0 and "unknown token" in unknown.stderr and unknown.stdout == ""
 
+    # roles change by event; deactivation locks every token of the member out
+    second = run_cli(url, "token", "issue", "zhang").stdout.strip()
+    headers = {"Authorization": f"Bearer {second}"}
+    updated = run_cli(url, "staff", "update", "zhang", "--role", "agent")
+    assert updated.returncode == 0, updated.stderr
+    r = httpx.post(f"{server.url}/v1/cases", headers=headers, json={
+        "type": "complaint", "title": "cli", "customer": {"id": "C-9", "name": "赵"}})
+    assert r.status_code == 201 and "assign" not in r.json()["allowed_actions"]  # no longer a supervisor
+    assert run_cli(url, "staff", "deactivate", "zhang").returncode == 0
+    assert httpx.get(f"{server.url}/v1/case-types", headers=headers).status_code == 401
+    assert "zhang\t张三\tcs\tagent\tinactive" in run_cli(url, "staff", "list").stdout
+
     # bad input: a clear message and a non-zero exit, never a traceback
     for args in (["staff", "add", "zhang", "--name", "x", "--department", "cs", "--role", "agent"],
                  ["staff", "add", "bad id!", "--name", "x", "--department", "cs", "--role", "agent"],
                  ["staff", "add", "li", "--name", "x", "--department", "cs", "--role", "wizard"],
                  ["staff", "add", "li", "--name", "x", "--department", "cs"],
                  ["token", "issue", "nobody"],
+                 ["staff", "update", "zhang"],
+                 ["staff", "update", "nobody", "--role", "agent"],
+                 ["staff", "deactivate", "nobody"],
                  ["token", "issue", "zhang", "--ttl-days", "0"]):
         result = run_cli(url, *args)
         assert result.returncode != 0, args

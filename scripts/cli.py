@@ -4,17 +4,25 @@ Each family lives in its own module (``serve_cmd``, ``staff_cmd``,
 ``projections_cmd``, ``sla_cmd``, ``audit_cmd``, ``demo_cmd``,
 ``bench_cmd``) exposing ``commands``: a list of click commands/groups.
 All commands read ``CASETRAIL_DATABASE_URL``, ``CASETRAIL_CALENDAR`` and
-``CASETRAIL_AUDIT_KEY``. Domain errors become a message on stderr and exit 2.
+``CASETRAIL_AUDIT_KEY``. Domain errors and configuration errors (a bad
+calendar or case-type file) become a message on stderr and exit 2; a
+database that cannot be reached or used, a message and exit 3. Never a
+traceback.
 """
 
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 
 import click
+import psycopg
+from eventsourcing.persistence import PersistenceError
 
-from domain.errors import DomainError
+from domain.calendar import CalendarError
+from domain.errors import CaseTypeError, DomainError
+from domain.storage import StorageConfigError
 
 FAMILIES = ("serve_cmd", "staff_cmd", "projections_cmd", "sla_cmd", "audit_cmd", "demo_cmd", "bench_cmd")
 
@@ -48,9 +56,13 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
-    except DomainError as e:
+    except (DomainError, CalendarError, CaseTypeError, StorageConfigError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except (PersistenceError, psycopg.Error, sqlite3.Error) as e:
+        detail = " ".join(str(e).split())[:500] or type(e).__name__
+        click.echo(f"error: the database cannot be used: {detail}", err=True)
+        sys.exit(3)
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -60,6 +60,12 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
         raise click.BadParameter(str(e), param_hint="CASETRAIL_DATABASE_URL") from None
     configure_logging()
     log = get_logger("casetrail.serve")
+    if http_workers > 1:
+        # Fail here, once, with a message (and create the schema) rather than
+        # in every worker process, which uvicorn would leave dead behind an
+        # open port.
+        from domain.application import CaseTrail
+        CaseTrail.from_url(url).close()
     stop = None if no_workers else start_background_workers(url)
     log.info("starting", host=host, port=port, http_workers=http_workers, database=safe_url(url),
              background_workers=stop is not None)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import Server, run_cli
+from tests.e2e.conftest import CASETRAIL, ROOT, Server, run_cli
 
 TOKEN_LINE = re.compile(r"^ct_[A-Za-z0-9_\-]{20,}\n$")
 
@@ -84,3 +88,30 @@ def test_demo_loads_once_and_prints_working_tokens(server: Server) -> None:
     again = run_cli(url, "demo", "--if-empty")
     assert again.returncode == 0 and "not loaded" in again.stderr
     assert len(re.findall(r"ct_\S+", again.stdout)) >= 3  # demo staff exist: fresh tokens are printed
+
+
+def test_configuration_and_database_errors_are_messages(tmp_path: Path) -> None:
+    """A bad URL, calendar or unreachable database: a one-line message and a
+    non-zero exit, never a traceback; ``serve --workers 2`` does not start
+    workers that would die behind an open port."""
+    bad_calendar = tmp_path / "calendar.toml"
+    bad_calendar.write_text('hours = ["25:00"]\n', encoding="utf-8")
+    sqlite = f"sqlite:///{tmp_path}/x.db"
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"postgresql://nobody@127.0.0.1:{s.getsockname()[1]}/casetrail"
+    cases = [
+        ({"CASETRAIL_DATABASE_URL": "mysql://db/x"}, ["staff", "list"], 2, "unsupported CASETRAIL_DATABASE_URL"),
+        ({"CASETRAIL_DATABASE_URL": sqlite, "CASETRAIL_CALENDAR": str(bad_calendar)}, ["staff", "list"], 2,
+         "key 'hours'"),
+        ({"CASETRAIL_DATABASE_URL": f"sqlite:///{tmp_path}/no/such/dir/x.db"}, ["staff", "list"], 3,
+         "the database cannot be used"),
+        ({"CASETRAIL_DATABASE_URL": dead}, ["projections", "status"], 3, "the database cannot be used"),
+        ({"CASETRAIL_DATABASE_URL": dead}, ["serve", "--no-workers", "--workers", "2", "--port", "0"], 3,
+         "the database cannot be used"),
+    ]
+    for env, args, code, needle in cases:
+        result = subprocess.run([CASETRAIL, *args], env={**os.environ, "CASETRAIL_CALENDAR": "", **env},
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == code, (args, result.returncode, result.stderr)
+        assert needle in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)

@@ -31,6 +31,7 @@ from domain.actor import Actor, CommandContext, event_meta, stable_id
 from domain.application import CaseTrail
 from domain.errors import InvalidFields, VersionConflict
 from domain.history import case_history, jsonable
+from domain.schema import SchemaLocked
 from domain.storage import database_url, env_for_url
 
 SQLITE_TABLE = "access_events"
@@ -67,7 +68,7 @@ class AccessLog(Aggregate):
         self.reads += 1
 
 
-class AccessLedger(Application[UUID]):
+class AccessLedger(SchemaLocked, Application[UUID]):
     """A separate application (own tables) recording who read what."""
 
     name = "AccessLedger"

@@ -34,6 +34,7 @@ from domain.history import case_history
 from domain.idempotency import IdempotencyRecord
 from domain.numbering import NumberSeries, series_key
 from domain.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
+from domain.schema import SchemaLocked
 from domain.storage import database_url, env_for_url
 from domain.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
 from domain.transcoder import MsgpackTranscoder
@@ -47,7 +48,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class CaseTrail(Application[UUID]):
+class CaseTrail(SchemaLocked, Application[UUID]):
     name = "CaseTrail"
     # A long case loads from its latest snapshot plus at most 100 events; the
     # projector puts the hash chain's head (head_hash) into each snapshot.

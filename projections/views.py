@@ -19,18 +19,18 @@ reads, and the one a rebuild is filling (``building``).
 from __future__ import annotations
 
 import re
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from eventsourcing.persistence import InfrastructureFactory, PersistenceError, Tracking
+from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL
 
+from domain.schema import schema_lock
 from domain.storage import env_for_url
 
 APP_NAME = "CaseTrail"  # the upstream application whose log is tracked
@@ -119,16 +119,10 @@ class ReadModelView:
 
     def setup(self) -> None:
         """Create the tables (and the tracking row at position 0) if missing."""
-        for attempt in range(5):
-            try:
-                self.create_table()  # the library's: tracking table plus our statements
-                break
-            except PersistenceError:
-                # Another process created the same tables at the same moment (the
-                # library's migration row, or the catalog, says so): look again.
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        # One process at a time (domain/schema.py): concurrent CREATE TABLE IF NOT
+        # EXISTS of the same table collide in PostgreSQL's catalog.
+        with schema_lock(self.datastore):
+            self.create_table()  # the library's: tracking table plus our statements
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.dialect.sql(
                 f"INSERT INTO {self.tracking_table_name} (application_name, notification_id) "
@@ -320,14 +314,8 @@ class Store:
     def _ensure_pointer_table(self) -> None:
         ddl = self.dialect.ddl(f"CREATE TABLE IF NOT EXISTS {ACTIVE} (projection {{KEY}} PRIMARY KEY, "
                                "version {INT} NOT NULL, building {INT}, switched_at {TS})")
-        for attempt in range(5):
-            try:
-                self.execute([(ddl, ())])
-                return
-            except PersistenceError:  # created by another process at the same moment
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        with schema_lock(self.datastore):  # see ReadModelView.setup
+            self.execute([(ddl, ())])
 
     def pointers(self) -> dict[str, tuple[int, int | None]]:
         """projection -> (active version, version being rebuilt or None)."""

@@ -5,9 +5,11 @@ command produced in one transaction (the case, a linked case, the number
 series, an idempotency record). Stored events are msgpack and hash-chained
 (``ChainedMapper``). Time comes from one injectable clock. Unconditional
 actions retry on a concurrent write; conditional ones raise
-``VersionConflict``. Commands decide on this process's copy of the case as
-it last committed it (``domain.committed``: no read, never recorded on a
-stale state); cases are snapshotted every 100 events.
+``VersionConflict``; this process's writers of one case (or one number
+series) queue on a lock first (``domain.locks``). Commands decide on this
+process's copy of the case as it last committed it (``domain.committed``:
+no read, never recorded on a stale state); cases are snapshotted every 100
+events.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from domain.errors import (
 )
 from domain.history import case_history
 from domain.idempotency import IdempotencyRecord
+from domain.locks import KeyedLocks
 from domain.numbering import NumberSeries, series_key
 from domain.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.schema import SchemaLocked
@@ -71,6 +74,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         # Commands decide on copies of the cases committed last (domain/committed.py).
         size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
         self._committed = CommittedCases(size) if size > 0 else None
+        self._writers = KeyedLocks()  # domain/locks.py
 
     @classmethod
     def from_url(cls, url: str | None = None, **kwargs: Any) -> "CaseTrail":
@@ -241,22 +245,24 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                   idempotency: tuple[str, str] | None = None) -> Case:
         ct = self.registry.get(case_type)
         at, imported = self._now(actor, ctx)
-        for _ in range(RETRIES):
-            idem = self._idempotent(actor, idempotency)
-            if isinstance(idem, Case):
-                return idem
-            meta = event_meta(actor, at, ctx, imported=imported)
-            series = self._series(ct.number_prefix, at, meta)
-            case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=title,
-                             customer=customer, fields=fields, channel=channel, links=[], at=at,
-                             calendar=self.calendar, meta=meta)
-            records = self._idem_record(actor, idempotency, case, 201, meta)
-            try:
-                self.save(case, series, *records)
-                return case
-            except IntegrityError:
-                continue
-        raise VersionConflict("could not allocate a case number; try again")
+        # this process's openers of one number series queue (domain/locks.py)
+        with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone))):
+            for _ in range(RETRIES):
+                idem = self._idempotent(actor, idempotency)
+                if isinstance(idem, Case):
+                    return idem
+                meta = event_meta(actor, at, ctx, imported=imported)
+                series = self._series(ct.number_prefix, at, meta)
+                case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=title,
+                                 customer=customer, fields=fields, channel=channel, links=[], at=at,
+                                 calendar=self.calendar, meta=meta)
+                records = self._idem_record(actor, idempotency, case, 201, meta)
+                try:
+                    self.save(case, series, *records)
+                    return case
+                except IntegrityError:
+                    continue
+            raise VersionConflict("could not allocate a case number; try again")
 
     def _series(self, prefix: str, at: datetime, meta: dict[str, Any]) -> NumberSeries:
         key = series_key(prefix, at, self.calendar.timezone)
@@ -272,44 +278,46 @@ class CaseTrail(SchemaLocked, Application[UUID]):
             raise InvalidFields(f"{action}: expected an object of fields", errors=[])
         at, imported = self._now(actor, ctx)
         fresh = self._committed is None
-        for _ in range(RETRIES):
-            idem = self._idempotent(actor, idempotency)
-            if isinstance(idem, Case):
-                return idem
-            kept = None if fresh or self._committed is None else self._committed.checkout(case_id)
-            case, copied = (kept, True) if kept is not None else (self.get_case(case_id), False)
-            if expected_version is not None and case.version != expected_version:
-                if copied:  # the copy may be behind: decide on the stored case
-                    fresh = True
+        with self._writers(("case", str(case_id))):  # this process's writers of the case queue
+            for _ in range(RETRIES):
+                idem = self._idempotent(actor, idempotency)
+                if isinstance(idem, Case):
+                    return idem
+                kept = None if fresh or self._committed is None else self._committed.checkout(case_id)
+                case, copied = (kept, True) if kept is not None else (self.get_case(case_id), False)
+                if expected_version is not None and case.version != expected_version:
+                    if copied:  # the copy may be behind: decide on the stored case
+                        fresh = True
+                        continue
+                    raise VersionConflict(f"case is at version {case.version}, not {expected_version}",
+                                          current_version=case.version)
+                ct = self.registry.get(case.case_type)
+                previous = case.status
+                meta = event_meta(actor, at, ctx, imported=imported)
+                try:
+                    case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
+                              meta=meta, known_staff=self.staff_exists)
+                    cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
+                    others = self._policies(case, ct, action, previous, at, cause)
+                except DomainError:
+                    if not copied:
+                        raise
+                    fresh = True  # refused on a copy that may be behind: decide again on the stored case
                     continue
-                raise VersionConflict(f"case is at version {case.version}, not {expected_version}",
-                                      current_version=case.version)
-            ct = self.registry.get(case.case_type)
-            previous = case.status
-            meta = event_meta(actor, at, ctx, imported=imported)
-            try:
-                case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
-                          meta=meta, known_staff=self.staff_exists)
-                cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
-                others = self._policies(case, ct, action, previous, at, cause)
-            except DomainError:
-                if not copied:
-                    raise
-                fresh = True  # refused on a copy that may be behind: decide again on the stored case
-                continue
-            records = self._idem_record(actor, idempotency, case, 200, meta)
-            try:
-                self.save(case, *others, *records)
-                return case
-            except IntegrityError:
-                fresh = True
-                if self._committed is not None:
-                    self._committed.forget(case.id)  # the copy is behind
-                if expected_version is not None:
-                    current = self.get_case(case_id).version
-                    raise VersionConflict(f"case moved on to version {current}",
-                                          current_version=current) from None
-        raise VersionConflict("too many concurrent writes on this case; try again")
+                records = self._idem_record(actor, idempotency, case, 200, meta)
+                try:
+                    self.save(case, *others, *records)
+                    return case
+                except IntegrityError:
+                    fresh = True
+                    if self._committed is not None:
+                        self._committed.forget(case.id)  # the copy is behind
+                    if expected_version is not None:
+                        current = self.get_case(case_id).version
+                        raise VersionConflict(f"case moved on to version {current}",
+                                              current_version=current) from None
+            raise VersionConflict("too many concurrent writes on this case; try again",
+                                  current_version=self.get_case(case_id).version)
 
     def _policies(self, case: Case, ct: Any, action: str, previous: str, at: datetime,
                   cause: CommandContext) -> list[Any]:
@@ -368,16 +376,17 @@ class CaseTrail(SchemaLocked, Application[UUID]):
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:
         """One SLA pass over one case: record each newly breached clock once."""
         actor = Actor.system("sla-monitor")
-        for _ in range(RETRIES):
-            case = self.get_case(case_id)
-            at = now or self.clock()
-            breached = case.record_breaches(self.registry.get(case.case_type), at,
-                                            event_meta(actor, at, CommandContext()))
-            if not breached:
-                return []
-            try:
-                self.save(case)
-                return breached
-            except IntegrityError:
-                continue
+        with self._writers(("case", str(case_id))):
+            for _ in range(RETRIES):
+                case = self.get_case(case_id)
+                at = now or self.clock()
+                breached = case.record_breaches(self.registry.get(case.case_type), at,
+                                                event_meta(actor, at, CommandContext()))
+                if not breached:
+                    return []
+                try:
+                    self.save(case)
+                    return breached
+                except IntegrityError:
+                    continue
         return []

@@ -6,7 +6,9 @@ each item shaped like a history entry plus its ``position`` and
 ``case_id``. With ``Accept: text/event-stream`` the same items stream as
 server-sent events (``id:`` is the position, so a reconnect with
 ``Last-Event-ID`` resumes), polling the log; each connection ends after
-``max_duration`` seconds so clients reconnect and tests finish.
+``max_duration`` seconds so clients reconnect and tests finish. While the
+database is down an open stream keeps polling (keep-alives go on) and
+resumes where it stopped; a new request gets a 503 problem.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from starlette.routing import Route
 from api import openapi as oa
 from api import params
 from api.auth import authenticate
+from api.logging import get_logger
 from api.negotiation import render, wants_event_stream
+from api.problems import UNAVAILABLE
 from domain.application import CaseTrail
 from domain.case import Case
 from domain.history import history_entry
@@ -34,6 +38,7 @@ CASE_TOPICS = tuple(sorted(get_topic(c) for c in vars(Case).values()
                            if isinstance(c, type) and issubclass(c, Case.Event)))
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_POSITION = 2**62
+log = get_logger("casetrail.events")
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 DEFAULT_STREAM_SECONDS, MAX_STREAM_SECONDS = 300.0, 3600.0
@@ -76,8 +81,15 @@ async def stream(app: CaseTrail, after: int, seconds: float) -> AsyncIterator[by
     deadline = time.monotonic() + seconds
     last_sent = time.monotonic()
     yield b"retry: 2000\n\n"
+    waiting = False  # for the database: the stream stays open and resumes where it stopped
     while time.monotonic() < deadline:
-        items = await run_in_threadpool(feed_page, app, after, 100)
+        try:
+            items = await run_in_threadpool(feed_page, app, after, 100)
+            waiting = False
+        except UNAVAILABLE as e:
+            if not waiting:
+                log.warning("event stream waiting for the database", error=type(e).__name__)
+            waiting, items = True, []
         for item in items:
             yield sse(item)
             after = item["position"]

@@ -25,7 +25,7 @@ from api import openapi as oa
 from api import params
 from api.logging import get_logger
 from api.negotiation import render
-from api.problems import Problem
+from api.problems import RETRY_AFTER_SECONDS, Problem
 
 log = get_logger("casetrail.ops")
 
@@ -42,7 +42,8 @@ async def readyz(request: Request) -> Response:
         position = await run_in_threadpool(app.recorder.max_notification_id)
     except Exception as e:  # any database failure means "not ready"
         log.warning("not ready", error=type(e).__name__)
-        raise Problem(503, "the database is not reachable", kind="not-ready", title="Not ready") from None
+        raise Problem(503, "the database is not reachable", kind="not-ready", title="Not ready",
+                      headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
     request.app.state.metrics.position.set(position or 0)
     return render(request, {"status": "ready", "position": position or 0})
 

@@ -5,8 +5,9 @@ the domain is asked (bad JSON, wrong header, unknown field, ...).
 ``problem_from_domain`` maps a ``DomainError`` (which carries its HTTP
 ``status``, problem ``kind`` and extra members such as ``allowed_actions``
 or ``current_version``) to the same shape. The exception handlers here turn
-both, and Starlette's own ``HTTPException`` (unmatched route, wrong method),
-into ``application/problem+json`` (or msgpack when the client asked for
+both, Starlette's own ``HTTPException`` (unmatched route, wrong method) and
+a database that is down or busy (503 with ``Retry-After``), into
+``application/problem+json`` (or msgpack when the client asked for
 it). Nothing here ever shows a stack trace.
 """
 
@@ -18,10 +19,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+from api.logging import get_logger
 from domain.errors import DomainError
 from domain.history import jsonable
+from domain.pgstore import DatabaseUnavailable
 
 PROBLEM_BASE = "https://casetrail.invalid/problems/"
+# A problem stays small whatever the request held (a 1 MiB body of unknown
+# fields must not come back as 15 MB of errors): long texts and lists are cut.
+MAX_DETAIL, MAX_TEXT, MAX_ITEMS = 2000, 500, 50
 
 HTTP_TITLES = {
     400: ("bad-request", "Bad request"),
@@ -58,14 +66,26 @@ class Problem(Exception):
             "type": PROBLEM_BASE + self.kind,
             "title": self.title,
             "status": self.status,
-            "detail": self.detail,
+            "detail": self.detail if len(self.detail) <= MAX_DETAIL else self.detail[:MAX_DETAIL] + " …",
         }
         for key, value in self.extra.items():
             if key not in doc:
-                doc[key] = jsonable(value)
+                if isinstance(value, (list, tuple)) and len(value) > MAX_ITEMS:
+                    doc[f"{key}_omitted"] = len(value) - MAX_ITEMS
+                doc[key] = _bounded(jsonable(value))
         if request_id:
             doc["request_id"] = request_id
         return doc
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + " …"
+    if isinstance(value, list):
+        return [_bounded(v) for v in value[:MAX_ITEMS]]
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    return value
 
 
 def bad_request(detail: str, **extra: Any) -> Problem:
@@ -113,6 +133,26 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(request, Problem(status, detail, headers=exc.headers or None))
 
 
+# The database is down, unreachable or busy (PostgreSQL outage, SQLite "database
+# is locked" or I/O error): try again later (a write with the same Idempotency-Key:
+# one cut off by the outage may or may not have been recorded).
+UNAVAILABLE = (OperationalError, InterfaceError, DatabaseUnavailable)
+RETRY_AFTER_SECONDS = 2
+
+
+def unavailable(detail: str = "the database is unavailable (unreachable or busy); try again shortly",
+                **extra: Any) -> Problem:
+    return Problem(503, detail, kind="database-unavailable", title="Database unavailable",
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, **extra)
+
+
+async def handle_unavailable(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After; one warning line in the log (an outage is not a bug: no trace)."""
+    get_logger("casetrail.api").warning("database unavailable", error=type(exc).__name__,
+                                        reason=(str(exc).strip().splitlines() or [""])[0][:200])
+    return problem_response(request, unavailable())
+
+
 def internal_error_document(request_id: str | None) -> dict[str, Any]:
     """The catch-all 500: says that something failed and which request, nothing more."""
     return Problem(500, "the server failed to handle this request; it has been logged "
@@ -123,4 +163,5 @@ exception_handlers = {
     Problem: handle_problem,
     DomainError: handle_domain_error,
     HTTPException: handle_http_exception,
+    **{error: handle_unavailable for error in UNAVAILABLE},
 }

@@ -16,20 +16,31 @@ statement's implicit transaction commits before it returns. A duplicate
 as before. Same table, same rows: everything that reads the events table is
 unaffected.
 
+A lost connection is retried (as the library does), but a retry never
+records a command twice: when the connection failed after the statement
+went out, the statement may have committed and only its answer been lost;
+the retry then finds its own rows already there (byte for byte) and returns
+their notification ids instead of reporting a conflict, which would have
+made the application decide the command again (a second case, or the same
+action twice).
+
 Selected with the library's ``APPLICATION_RECORDER_TOPIC`` setting
 (``domain.storage.env_for_url``).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Sequence
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 TOPIC = "domain.recorder:OneTripRecorder"
+ATTEMPTS, WAIT_SECONDS = 10, 0.2  # as the library's own retry of a write
+log = logging.getLogger(__name__)
 
 
 class OneTripRecorder(PostgresApplicationRecorder):
@@ -69,13 +80,41 @@ class OneTripRecorder(PostgresApplicationRecorder):
         self.insert_one = SQL(
             "SELECT t.notification_id FROM {schema}.{one}(%s, %s, %s, %s) AS t(notification_id)"
         ).format(**names)
+        self.select_recorded = SQL(
+            "SELECT notification_id, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(**names)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Insert, retrying a lost connection; a retry never records the events twice.
+
+        When a connection fails after the statement went out, it may have
+        committed (the answer was lost). The retry then meets its own rows
+        (``IntegrityError``): if every one of them is there, byte for byte,
+        the first attempt did commit, and their notification ids are the
+        answer. Anything else is a real conflict."""
         if kwargs.get("tracking") is not None:  # process applications: the library's way
             return super().insert_events(stored_events, **kwargs)
         if not stored_events:
             return []
+        uncertain = False  # an earlier attempt may have committed
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._insert(stored_events)
+            except IntegrityError:
+                recorded = self._recorded(stored_events) if uncertain else None
+                if recorded is None:
+                    raise
+                log.warning("write confirmed after its answer was lost (%d event(s))", len(stored_events))
+                return recorded
+            except (InterfaceError, OperationalError):
+                if attempt == ATTEMPTS:
+                    raise
+                uncertain = True
+                time.sleep(WAIT_SECONDS)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _insert(self, stored_events: Sequence[StoredEvent]) -> list[int]:
         if len(stored_events) == 1:
             e = stored_events[0]
             statement, params = self.insert_one, (e.originator_id, e.originator_version, e.topic, e.state)
@@ -89,3 +128,15 @@ class OneTripRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params, prepare=True)
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def _recorded(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The notification ids of exactly these events, if all are stored as given; else None."""
+        ids = []
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            for e in stored_events:
+                curs.execute(self.select_recorded, (e.originator_id, e.originator_version))
+                row = curs.fetchone()
+                if row is None or row["topic"] != e.topic or bytes(row["state"]) != bytes(e.state):
+                    return None
+                ids.append(row["notification_id"])
+        return ids

@@ -1,7 +1,8 @@
 """Where events live: one setting, ``CASETRAIL_DATABASE_URL``.
 
-``sqlite:///./casetrail.db`` (the embedded default) or
-``postgresql://user:pass@host:port/db`` (production). ``env_for_url``
+``sqlite:///./casetrail.db`` (the embedded default; ``?lock_timeout=s``, default
+30) or ``postgresql://user:pass@host:port/db`` (production; ``?pool_size=``,
+``max_overflow=``, ``connect_timeout=`` (default 2 s), ``schema=``). ``env_for_url``
 turns the URL into the eventsourcing library's environment for its own
 SQLite or PostgreSQL recorders; nothing here writes SQL.
 """
@@ -38,10 +39,14 @@ def env_for_url(url: str) -> dict[str, str]:
         if not path:
             raise StorageConfigError(f"sqlite URL needs a file path: {url!r}")
         memory = path == ":memory:"
+        # How long a write waits for another's lock before failing (503): ?lock_timeout=seconds.
+        lock_timeout = parse_qs(url.split("?", 1)[1] if "?" in url else "").get("lock_timeout", ["30"])[0]
+        if not lock_timeout.isdigit() or int(lock_timeout) < 1:
+            raise StorageConfigError(f"sqlite URL: lock_timeout must be a whole number of seconds: {url!r}")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": "file:casetrail?mode=memory&cache=shared" if memory else path,
-            "SQLITE_LOCK_TIMEOUT": "30",
+            "SQLITE_LOCK_TIMEOUT": lock_timeout,
             "CREATE_TABLE": "y",
         }
     if parsed.scheme in ("postgresql", "postgres"):
@@ -49,7 +54,8 @@ def env_for_url(url: str) -> dict[str, str]:
             raise StorageConfigError(f"postgresql URL needs a database name: {url!r}")
         query = parse_qs(parsed.query)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # The library's factory, its pool failing fast and recovering by itself in an outage.
+            "PERSISTENCE_MODULE": "domain.pgstore:Factory",
             "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")),
             "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parsed.port or 5432),
@@ -57,7 +63,8 @@ def env_for_url(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             "POSTGRES_POOL_SIZE": query.get("pool_size", ["5"])[0],
             "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["20"])[0],
-            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
+            # Seconds to wait for a pooled connection (and to open one): bounds a request's wait in an outage.
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["2"])[0],
             "POSTGRES_LOCK_TIMEOUT": "5",
             "CREATE_TABLE": "y",
             # The same writes in one round trip (domain/recorder.py).

@@ -10,6 +10,7 @@ Usable without pytest::
 
     with ThrowawayPostgres() as server:
         url = server.create_database()   # postgresql://postgres@127.0.0.1:PORT/db
+        server.pause(); server.resume()    # an outage: same data dir and port
 
 When running as root, the server runs as the ``postgres`` system user
 (PostgreSQL refuses to run as root) via ``runuser``.
@@ -195,6 +196,26 @@ class ThrowawayPostgres:
             self._started = False
             self._remove_dir()
             atexit.unregister(self.stop)
+
+    def pause(self, mode: str = "fast") -> None:
+        """Stop the server process (``pg_ctl stop -m mode``: ``fast`` rolls back
+        open transactions and closes connections), keeping its data directory
+        and port: ``resume`` starts it again on the same data. For outage tests."""
+        if not self._started:
+            raise RuntimeError("server not started")
+        self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-t", "60", "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start the server again after ``pause``, on the same data directory and port."""
+        if not self._started or self.port is None:
+            raise RuntimeError("server not started")
+        options = " ".join((f"-p {self.port}", f"-k {self.socket_dir}", *self.options))
+        result = self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                            "-o", options, "-t", "60", "-w", "start"], check=False)
+        if result.returncode != 0:
+            raise PostgresStartError(f"pg_ctl start (resume) failed (exit {result.returncode}) on port "
+                                     f"{self.port}\nstdout: {result.stdout}\nstderr: {result.stderr}\n"
+                                     f"--- {self.log_file} ---\n{self.read_log()}")
 
     def __enter__(self) -> ThrowawayPostgres:
         return self.start()

@@ -15,8 +15,10 @@ events.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -43,7 +45,23 @@ from domain.staff import ApiToken, Staff, check_staff_fields, new_token, token_h
 from domain.transcoder import MsgpackTranscoder
 
 POLICY = Actor.system("policy")
-RETRIES = 20
+# A command that keeps losing write races to other processes is tried again
+# (after a random, growing pause) for up to RETRY_SECONDS, then refused (409).
+RETRY_SECONDS, MAX_ATTEMPTS = 5.0, 500
+
+
+def attempts() -> Iterator[int]:
+    deadline = time.monotonic() + RETRY_SECONDS
+    for attempt in range(MAX_ATTEMPTS):
+        yield attempt
+        if time.monotonic() > deadline:
+            return
+
+
+def backoff(attempt: int) -> None:
+    """After losing a write race to another process: wait a random, growing
+    while (at most 50 ms) so that the competitors do not collide again in step."""
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
 log = logging.getLogger(__name__)
 
 
@@ -247,7 +265,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         at, imported = self._now(actor, ctx)
         # this process's openers of one number series queue (domain/locks.py)
         with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone))):
-            for _ in range(RETRIES):
+            for attempt in attempts():
                 idem = self._idempotent(actor, idempotency)
                 if isinstance(idem, Case):
                     return idem
@@ -261,7 +279,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                     self.save(case, series, *records)
                     return case
                 except IntegrityError:
-                    continue
+                    backoff(attempt)
             raise VersionConflict("could not allocate a case number; try again")
 
     def _series(self, prefix: str, at: datetime, meta: dict[str, Any]) -> NumberSeries:
@@ -279,7 +297,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         at, imported = self._now(actor, ctx)
         fresh = self._committed is None
         with self._writers(("case", str(case_id))):  # this process's writers of the case queue
-            for _ in range(RETRIES):
+            for attempt in attempts():
                 idem = self._idempotent(actor, idempotency)
                 if isinstance(idem, Case):
                     return idem
@@ -310,6 +328,8 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                     return case
                 except IntegrityError:
                     fresh = True
+                    if expected_version is None:
+                        backoff(attempt)
                     if self._committed is not None:
                         self._committed.forget(case.id)  # the copy is behind
                     if expected_version is not None:
@@ -377,7 +397,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         """One SLA pass over one case: record each newly breached clock once."""
         actor = Actor.system("sla-monitor")
         with self._writers(("case", str(case_id))):
-            for _ in range(RETRIES):
+            for attempt in attempts():
                 case = self.get_case(case_id)
                 at = now or self.clock()
                 breached = case.record_breaches(self.registry.get(case.case_type), at,
@@ -388,5 +408,5 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                     self.save(case)
                     return breached
                 except IntegrityError:
-                    continue
+                    backoff(attempt)
         return []

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp
 
-.PHONY: venv postgres run test bench
+.PHONY: venv postgres run test bench soak
 
 venv: $(STAMP)
 
@@ -25,3 +25,8 @@ test: venv postgres
 
 bench: venv postgres
 	$(BIN)/casetrail bench
+
+# 10 minutes of mixed load against `casetrail serve` on a throwaway PostgreSQL:
+# fails on any error or server RSS growth >= 10% (QUALITY.md). Report in bench/results/.
+soak: venv postgres
+	$(BIN)/casetrail soak

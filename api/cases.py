@@ -61,9 +61,10 @@ def if_match(request: Request) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit() or int(text) > MAX_VERSION:
+    version = params.digits(text)
+    if version is None or version > MAX_VERSION:
         raise bad_request(f'If-Match must be a case version like "3", got {raw[:40]!r}')
-    return int(text)
+    return version
 
 
 def command_context(request: Request, occurred_at: Any = None) -> CommandContext:

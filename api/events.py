@@ -63,9 +63,9 @@ async def event_feed(request: Request) -> Response:
     limit = params.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     seconds = params.seconds_param(request, "max_duration", DEFAULT_STREAM_SECONDS, MAX_STREAM_SECONDS)
     if wants_event_stream(request):
-        last_id = request.headers.get("last-event-id", "").strip()
-        if last_id.isdigit() and int(last_id) <= MAX_POSITION and "after" not in request.query_params:
-            after = int(last_id)
+        last_id = params.digits(request.headers.get("last-event-id", "").strip())
+        if last_id is not None and last_id <= MAX_POSITION and "after" not in request.query_params:
+            after = last_id
         return StreamingResponse(stream(app, after, seconds), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     items = await run_in_threadpool(feed_page, app, after, limit)

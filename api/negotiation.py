@@ -99,11 +99,11 @@ def render(request: Request, data: Any, *, status: int = 200, headers: Mapping[s
 async def read_raw(request: Request, limit: int = MAX_BODY) -> bytes:
     length = request.headers.get("content-length")
     if length is not None:
-        if not length.strip().isdigit():
+        text = length.strip()
+        if not text.isascii() or not text.isdigit():  # "²" is a digit to str.isdigit, not to int()
             raise bad_request("Content-Length is not a number")
-        if int(length) > limit:
-            raise Problem(413, f"request body is {int(length)} bytes; the limit is {limit} bytes",
-                          limit=limit)
+        if len(text) > 18 or int(text) > limit:  # and int() refuses thousands of digits
+            raise Problem(413, f"request body is {text[:20]} bytes; the limit is {limit} bytes", limit=limit)
     chunks: list[bytes] = []
     size = 0
     try:

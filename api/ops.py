@@ -3,11 +3,14 @@
 - ``/healthz``: the process answers (no database call).
 - ``/readyz``: the database answers (reads the highest notification id);
   503 problem when it does not.
-- ``/metrics``: Prometheus text format.
+- ``/metrics``: Prometheus text format; needs a token like the rest of the
+  API (any staff member's: give the scraper an ``admin`` staff member's).
 - ``/openapi.json``: the OpenAPI 3.1 document (``api.openapi``).
 - ``/docs``: the same document as a self-contained HTML page (no scripts,
   nothing loaded from elsewhere).
-None of these needs a token.
+The others need no token: ``/docs`` is the OpenAPI document as HTML and
+carries nothing ``/openapi.json`` does not (a browser opens it, so it takes
+no bearer token).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.routing import Route
 
 from api import openapi as oa
 from api import params
+from api.auth import authenticate
 from api.logging import get_logger
 from api.negotiation import render
 from api.problems import RETRY_AFTER_SECONDS, Problem
@@ -49,6 +53,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    await authenticate(request)
     params.only(request)
     m = request.app.state.metrics
     return Response(m.render(), media_type=m.content_type)
@@ -124,7 +129,8 @@ def _plain(op_id: str, summary: str, content: dict[str, Any], problems: list[int
 paths = {
     "/healthz": {"get": _plain("healthz", "The process is alive", oa.content(oa.ref("Health")))},
     "/readyz": {"get": _plain("readyz", "The database is reachable", oa.content(oa.ref("Health")), [503])},
-    "/metrics": {"get": _plain("metrics", "Prometheus metrics", {"text/plain": {"schema": {"type": "string"}}})},
+    "/metrics": {"get": oa.operation("metrics", "Prometheus metrics", tag="operations", responses={
+        "200": {"description": "Prometheus metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}})},
     "/openapi.json": {"get": _plain("openapi", "This document",
                                     {"application/json": {"schema": {"type": "object"}}})},
     "/docs": {"get": _plain("docs", "This document as HTML", {"text/html": {"schema": {"type": "string"}}})},

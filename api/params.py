@@ -18,6 +18,7 @@ from api.problems import bad_request
 
 LOST_PLUS = re.compile(r"\s([0-9]{2}:?[0-9]{2})$")
 LEAP_SECOND = re.compile(r"(?<=T[0-9]{2}:[0-9]{2}):60(?=[.Z+-]|$)")
+MAX_DIGITS = 40  # longer than any bound here; int() refuses (slowly) beyond 4300 digits
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(9998, 12, 31, tzinfo=timezone.utc)
 
@@ -32,13 +33,21 @@ def only(request: Request, *names: str) -> None:
             raise bad_request(f"give the query parameter {name!r} once")
 
 
+def digits(raw: str) -> int | None:
+    """The value of a plain decimal number (ASCII digits only, at most ``MAX_DIGITS``), else None."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_DIGITS:
+        return None
+    return int(raw)
+
+
 def int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    value = digits(raw)
+    if value is None or not low <= value <= high:
         raise bad_request(f"{name} must be an integer from {low} to {high}, got {raw[:40]!r}")
-    return int(raw)
+    return value
 
 
 def seconds_param(request: Request, name: str, default: float, high: float) -> float:

@@ -161,9 +161,16 @@ def decode_cursor(cursor: str, order: str, size: int) -> list[Any]:
         ok = False
     if not ok:
         raise ValueError("invalid cursor: pass back the next_cursor of the previous page of the same query")
-    if not all(isinstance(k, (str, int)) for k in key):
+    if not all(_cursor_value(k) for k in key):
         raise ValueError("invalid cursor: pass back the next_cursor of the previous page of the same query")
     return key
+
+
+def _cursor_value(value: Any) -> bool:
+    """A value our cursors hold (and both databases bind): a 64-bit integer or ASCII text without NUL."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, str) and "\x00" not in value and value.isascii()
 
 
 def filter_clauses(equal: Any, range_column: str, low: Any, high: Any) -> tuple[list[str], list[Any]]:

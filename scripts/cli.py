@@ -2,7 +2,7 @@
 
 Each family lives in its own module (``serve_cmd``, ``staff_cmd``,
 ``projections_cmd``, ``sla_cmd``, ``audit_cmd``, ``demo_cmd``,
-``bench_cmd``) exposing ``commands``: a list of click commands/groups.
+``bench_cmd``, ``soak_cmd``) exposing ``commands``: a list of click commands/groups.
 All commands read ``CASETRAIL_DATABASE_URL``, ``CASETRAIL_CALENDAR`` and
 ``CASETRAIL_AUDIT_KEY``. Domain errors and configuration errors (a bad
 calendar or case-type file) become a message on stderr and exit 2; a
@@ -24,7 +24,8 @@ from domain.calendar import CalendarError
 from domain.errors import CaseTypeError, DomainError
 from domain.storage import StorageConfigError
 
-FAMILIES = ("serve_cmd", "staff_cmd", "projections_cmd", "sla_cmd", "audit_cmd", "demo_cmd", "bench_cmd")
+FAMILIES = ("serve_cmd", "staff_cmd", "projections_cmd", "sla_cmd", "audit_cmd", "demo_cmd", "bench_cmd",
+            "soak_cmd")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

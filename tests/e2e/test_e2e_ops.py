@@ -21,7 +21,8 @@ def test_health_readiness_metrics_and_description(server: Server) -> None:
     ready = httpx.get(f"{server.url}/readyz").json()
     assert ready["status"] == "ready" and ready["position"] > 0
     server.open_case()
-    metrics = httpx.get(f"{server.url}/metrics")
+    assert httpx.get(f"{server.url}/metrics").status_code == 401  # like every endpoint with data
+    metrics = server["admin"].get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     assert re.search(r'casetrail_http_requests_total\{method="POST",route="/v1/cases",status="201"\} 1\.0',
                      metrics.text)

@@ -19,12 +19,13 @@ reads, and the one a rebuild is filling (``building``).
 from __future__ import annotations
 
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.persistence import InfrastructureFactory, PersistenceError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
@@ -32,6 +33,20 @@ from psycopg.sql import SQL
 
 from domain.schema import schema_lock
 from domain.storage import env_for_url
+
+def _retrying(create: Callable[[], None]) -> None:
+    """Run ``create`` (table creation), trying again when another process or
+    thread created the same tables at the same moment: on SQLite, where
+    ``schema_lock`` does nothing, the library's migration row says so."""
+    for attempt in range(5):
+        try:
+            create()
+            return
+        except PersistenceError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
 
 APP_NAME = "CaseTrail"  # the upstream application whose log is tracked
 ACTIVE = "rm_active"
@@ -122,7 +137,7 @@ class ReadModelView:
         # One process at a time (domain/schema.py): concurrent CREATE TABLE IF NOT
         # EXISTS of the same table collide in PostgreSQL's catalog.
         with schema_lock(self.datastore):
-            self.create_table()  # the library's: tracking table plus our statements
+            _retrying(self.create_table)  # the library's: tracking table plus our statements
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.dialect.sql(
                 f"INSERT INTO {self.tracking_table_name} (application_name, notification_id) "
@@ -315,7 +330,7 @@ class Store:
         ddl = self.dialect.ddl(f"CREATE TABLE IF NOT EXISTS {ACTIVE} (projection {{KEY}} PRIMARY KEY, "
                                "version {INT} NOT NULL, building {INT}, switched_at {TS})")
         with schema_lock(self.datastore):  # see ReadModelView.setup
-            self.execute([(ddl, ())])
+            _retrying(lambda: self.execute([(ddl, ())]))
 
     def pointers(self) -> dict[str, tuple[int, int | None]]:
         """projection -> (active version, version being rebuilt or None)."""

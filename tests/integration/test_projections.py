@@ -286,3 +286,30 @@ def test_background_workers_run_the_sla_monitor(database_url: str) -> None:
 
 def _breaches(world: World, case: Any) -> list[str]:
     return [h["data"]["clock"] for h in world.app.case_history(case.id) if h["type"] == "DeadlineBreached"]
+
+
+def test_read_models_set_up_by_many_threads_at_once(database_url: str) -> None:
+    """Eight threads opening the same read model on a database that has none
+    yet (as a server's request threads and its worker do on first start) all
+    succeed: on SQLite the library's migration row used to make all but one
+    fail with "Failed to record tracking for __migration__ 1"."""
+    CaseTrail.from_url(database_url).close()
+    barrier = threading.Barrier(8)
+    errors: list[str] = []
+
+    def open_view() -> None:
+        models = ReadModels(database_url)
+        barrier.wait()
+        try:
+            models.view("case_state")
+        except Exception as e:  # noqa: BLE001 - any failure fails the test
+            errors.append(repr(e))
+        finally:
+            models.close()
+
+    threads = [threading.Thread(target=open_view) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -20,6 +20,19 @@ class StorageConfigError(ValueError):
     pass
 
 
+def _check_query(url: str, query: Mapping[str, list[str]], numbers: Mapping[str, int],
+                 texts: tuple[str, ...] = ()) -> None:
+    """Refuse unknown URL options and options that are not whole numbers >= their minimum."""
+    unknown = sorted(set(query) - set(numbers) - set(texts))
+    if unknown:
+        raise StorageConfigError(f"unknown database URL option(s) {unknown}; known: {sorted([*numbers, *texts])}")
+    for name, minimum in numbers.items():
+        for value in query.get(name, []):
+            if not (value.isascii() and value.isdigit() and len(value) <= 6 and int(value) >= minimum):
+                raise StorageConfigError(f"database URL option {name} must be a whole number >= {minimum}, "
+                                         f"got {value[:20]!r}")
+
+
 def database_url(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     return env.get("CASETRAIL_DATABASE_URL") or DEFAULT_URL
@@ -40,9 +53,9 @@ def env_for_url(url: str) -> dict[str, str]:
             raise StorageConfigError(f"sqlite URL needs a file path: {url!r}")
         memory = path == ":memory:"
         # How long a write waits for another's lock before failing (503): ?lock_timeout=seconds.
-        lock_timeout = parse_qs(url.split("?", 1)[1] if "?" in url else "").get("lock_timeout", ["30"])[0]
-        if not lock_timeout.isdigit() or int(lock_timeout) < 1:
-            raise StorageConfigError(f"sqlite URL: lock_timeout must be a whole number of seconds: {url!r}")
+        query = parse_qs(url.split("?", 1)[1] if "?" in url else "")
+        _check_query(url, query, {"lock_timeout": 1})
+        lock_timeout = query.get("lock_timeout", ["30"])[0]
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": "file:casetrail?mode=memory&cache=shared" if memory else path,
@@ -53,6 +66,7 @@ def env_for_url(url: str) -> dict[str, str]:
         if not parsed.path.strip("/"):
             raise StorageConfigError(f"postgresql URL needs a database name: {url!r}")
         query = parse_qs(parsed.query)
+        _check_query(url, query, {"pool_size": 0, "max_overflow": 0, "connect_timeout": 1}, ("schema",))
         env = {
             # The library's factory, its pool failing fast and recovering by itself in an outage.
             "PERSISTENCE_MODULE": "domain.pgstore:Factory",

@@ -25,7 +25,25 @@ class Metrics:
         self.in_progress = Gauge("casetrail_http_requests_in_progress", "HTTP requests being handled",
                                  registry=self.registry)
         self.position = Gauge("casetrail_notification_position",
-                              "Highest notification position seen by /readyz", registry=self.registry)
+                              "Highest notification position (the event log's head) at the last "
+                              "/readyz or /metrics", registry=self.registry)
+        self.projection_position = Gauge("casetrail_projection_position",
+                                         "Notification position each read model has processed",
+                                         ["projection"], registry=self.registry)
+        self.projection_lag = Gauge("casetrail_projection_lag_events",
+                                    "Events the read model is behind the log", ["projection"],
+                                    registry=self.registry)
+        self.projection_lag_seconds = Gauge("casetrail_projection_lag_seconds",
+                                            "Age of the oldest event the read model has not processed",
+                                            ["projection"], registry=self.registry)
+
+    def observe_projections(self, entries: list[dict]) -> None:
+        """Gauges from ``projections.maintenance.status`` entries."""
+        for e in entries:
+            self.position.set(e["head"])
+            self.projection_position.labels(e["name"]).set(e["position"] or 0)
+            self.projection_lag.labels(e["name"]).set(e["lag_events"])
+            self.projection_lag_seconds.labels(e["name"]).set(e["lag_seconds"] or 0.0)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -29,7 +29,9 @@ from api import params
 from api.auth import authenticate
 from api.logging import get_logger
 from api.negotiation import render
-from api.problems import RETRY_AFTER_SECONDS, Problem
+from api.problems import RETRY_AFTER_SECONDS, UNAVAILABLE, Problem
+from api.read_models import read_models
+from projections.maintenance import status as projection_status
 
 log = get_logger("casetrail.ops")
 
@@ -56,6 +58,12 @@ async def metrics(request: Request) -> Response:
     await authenticate(request)
     params.only(request)
     m = request.app.state.metrics
+    models = read_models(request)
+    try:  # read-model positions and lag; a database outage leaves the last values
+        m.observe_projections(await run_in_threadpool(projection_status, request.app.state.casetrail,
+                                                      models.store))
+    except UNAVAILABLE as e:
+        log.warning("metrics: projection status unavailable", error=type(e).__name__)
     return Response(m.render(), media_type=m.content_type)
 
 

@@ -10,10 +10,17 @@ import time
 import httpx
 
 from api.app import SECTIONS
-from tests.e2e.conftest import CUSTOMER, Server
+from tests.e2e.conftest import CUSTOMER, Server, run_cli
 
 ID_CARD = "11010519491231002X"
 PHONE = "13800138000"
+
+
+def gauge(text: str, name: str) -> float:
+    """The value of the sample ``name`` (with its labels) in Prometheus text."""
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    assert match, (name, text[-2000:])
+    return float(match.group(1))
 
 
 def test_health_readiness_metrics_and_description(server: Server) -> None:
@@ -26,6 +33,16 @@ def test_health_readiness_metrics_and_description(server: Server) -> None:
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     assert re.search(r'casetrail_http_requests_total\{method="POST",route="/v1/cases",status="201"\} 1\.0',
                      metrics.text)
+    # read-model lag: this server runs no projection worker, so the read models are behind the log
+    head = gauge(metrics.text, "casetrail_notification_position")
+    assert head >= ready["position"] + 1
+    assert gauge(metrics.text, 'casetrail_projection_lag_events{projection="case_state"}') == \
+        head - gauge(metrics.text, 'casetrail_projection_position{projection="case_state"}') > 0
+    assert run_cli(server.database_url, "projections", "rebuild", "--quiet").returncode == 0
+    caught_up = server["admin"].get("/metrics").text
+    for name in ("case_state", "staff_performance", "audit_history"):
+        assert gauge(caught_up, f'casetrail_projection_lag_events{{projection="{name}"}}') == 0
+        assert gauge(caught_up, f'casetrail_projection_position{{projection="{name}"}}') == head
     spec = httpx.get(f"{server.url}/openapi.json").json()
     assert spec["openapi"].startswith("3.1")
     described = {(path, method) for path, item in spec["paths"].items() for method in item}

@@ -35,11 +35,16 @@ def staff() -> None:
 @click.option("--department", required=True, help="Department, e.g. cs, sales, service.")
 @click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
               help="A role (repeat for several).")
-def staff_add(staff_id: str, name: str, department: str, roles: tuple[str, ...]) -> None:
+@click.option("--token", "with_token", is_flag=True,
+              help="Also issue a token and print it on stdout (the first admin in one command).")
+def staff_add(staff_id: str, name: str, department: str, roles: tuple[str, ...], with_token: bool) -> None:
     """Add a staff member."""
-    member = application().register_staff(staff_id, name, department, list(roles))
+    app = application()
+    member = app.register_staff(staff_id, name, department, list(roles))
     click.echo(f"added {member.staff_id} ({member.name}, {member.department}: {', '.join(member.roles)})",
                err=True)
+    if with_token:
+        click.echo(app.issue_token(member.staff_id))
 
 
 @staff.command("list")

@@ -52,6 +52,12 @@ def test_staff_and_tokens_from_the_command_line(server: Server) -> None:
     assert httpx.get(f"{server.url}/v1/case-types", headers=headers).status_code == 401
     assert "zhang\t张三\tcs\tagent\tinactive" in run_cli(url, "staff", "list").stdout
 
+    # the first admin and a token in one command: only the token on stdout
+    first = run_cli(url, "staff", "add", "boss", "--name", "Boss", "--department", "it", "--role", "admin", "--token")
+    assert first.returncode == 0 and TOKEN_LINE.match(first.stdout), first.stdout
+    assert httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {first.stdout.strip()}"}
+                     ).status_code == 200
+
     # bad input: a clear message and a non-zero exit, never a traceback
     for args in (["staff", "add", "zhang", "--name", "x", "--department", "cs", "--role", "agent"],
                  ["staff", "add", "bad id!", "--name", "x", "--department", "cs", "--role", "agent"],

@@ -104,6 +104,31 @@ def test_compose_first_token_commands_parse() -> None:
         check_cli(shlex.split(line))
 
 
+def test_operations_guide_commands_parse() -> None:
+    """Every ``casetrail`` command in docs/OPERATIONS.md's shell blocks is one
+    the real CLI accepts (options and all)."""
+    text = (ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if "<<" in line or "casetrail" not in line:
+                continue
+            words = shlex.split(line, comments=True)
+            at_command = True  # the next word is in command position
+            for i, word in enumerate(words):
+                if word == "casetrail" and at_command:
+                    argv = []
+                    for w in words[i:]:
+                        if w in ("&&", "|", "&", ";", ">", "||") or w.startswith((">", "|")):
+                            break
+                        argv.append(w)
+                    commands.append(argv)
+                at_command = word in ("&&", "||", ";", "|", "api") or (at_command and "=" in word)
+    assert len(commands) >= 12, commands
+    for argv in commands:
+        check_cli(argv)
+
+
 def test_check_cli_rejects_unknown_commands() -> None:
     with pytest.raises(click.UsageError):
         check_cli(["casetrail", "serve", "--no-such-flag"])

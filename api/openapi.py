@@ -15,7 +15,7 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any, Iterable, Mapping
 
-from domain.casetype import CaseTypeRegistry
+from domain.registry import CaseTypeRegistry
 from domain.fields import FieldSpec
 
 Schema = dict[str, Any]

@@ -27,7 +27,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, 
 from domain.actor import Actor, CommandContext, event_meta
 from domain.calendar import BusinessCalendar, load_calendar
 from domain.case import Case
-from domain.casetype import CaseTypeRegistry
+from domain.registry import CaseTypeRegistry
 from domain.chain import ChainedMapper, project_with_head
 from domain.committed import CommittedCases
 from domain.errors import (

@@ -2,9 +2,10 @@
 
 A case type lists its states, the actions (from/to states, roles, fields,
 guards, effects), the clocks (SLA deadlines), approval rules, escalations and
-follow-ups (cross-case policies). ``load_case_type`` validates one file and
-raises ``CaseTypeError`` naming the file and key for anything malformed;
-``CaseTypeRegistry`` holds the built-in types (plus any extra directory).
+follow-ups (cross-case policies). ``build_case_type`` validates one parsed
+file and raises ``CaseTypeError`` naming the file and key for anything
+malformed; reading the files and the ``CaseTypeRegistry`` of the types in
+force are in ``domain.registry``.
 
 Shared definitions (``correct_field``, the escalation ladder) live in
 ``_common.toml`` and are merged into every type; a type may override them.
@@ -12,14 +13,13 @@ Shared definitions (``correct_field``, the escalation ladder) live in
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from domain.conditions import check_condition
 from domain.durations import Duration, parse_duration
-from domain.errors import CaseTypeError, UnknownCaseType
+from domain.errors import CaseTypeError
 from domain.fields import FieldSpec
 
 BUILTIN_DIR = Path(__file__).parent / "case_types"
@@ -383,60 +383,3 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         report_targets=_report_targets(data.get("report_targets"), f"{source}: key 'report_targets'"),
         raw=data,
     )
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise CaseTypeError(f"{path.name}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise CaseTypeError(f"{path}: cannot read: {e.strerror}") from None
-
-
-def load_case_type(path: Path, common: Mapping[str, Any] | None = None) -> CaseType:
-    """Load and validate one case-type file."""
-    if common is None:
-        common = _read_toml(BUILTIN_DIR / "_common.toml")
-    return build_case_type(_read_toml(path), common, path.name)
-
-
-class CaseTypeRegistry:
-    """The case types in force: the built-in ones plus those of extra folders."""
-
-    def __init__(self, types: Mapping[str, CaseType]) -> None:
-        self._types = dict(types)
-
-    @classmethod
-    def load(cls, *extra_dirs: Path) -> "CaseTypeRegistry":
-        common = _read_toml(BUILTIN_DIR / "_common.toml")
-        types: dict[str, CaseType] = {}
-        for folder in (BUILTIN_DIR, *extra_dirs):
-            for path in sorted(Path(folder).glob("*.toml")):
-                if path.name.startswith("_"):
-                    continue
-                ct = load_case_type(path, common)
-                types[ct.name] = ct
-        for ct in types.values():
-            for i, f in enumerate(ct.follow_ups):
-                if f.get("open") not in types:
-                    raise CaseTypeError(
-                        f"{ct.name}.toml: key 'follow_ups[{i}].open': unknown case type {f.get('open')!r}"
-                    )
-        return cls(types)
-
-    def get(self, name: str) -> CaseType:
-        try:
-            return self._types[name]
-        except (KeyError, TypeError):
-            raise UnknownCaseType(
-                f"unknown case type {name!r}; known types: {sorted(self._types)}",
-                known=sorted(self._types),
-            ) from None
-
-    def names(self) -> list[str]:
-        return sorted(self._types)
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._types.values())

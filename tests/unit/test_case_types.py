@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from domain.casetype import BUILTIN_DIR, CaseTypeRegistry, load_case_type
+from domain.casetype import BUILTIN_DIR
+from domain.registry import CaseTypeRegistry, load_case_type
 from domain.errors import CaseTypeError
 
 MINIMAL = '''

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from domain.casetype import CaseTypeRegistry
+from domain.registry import CaseTypeRegistry
 from domain.errors import DomainError
 from domain.fields import FieldSpec
 from tests.support import STAFF, World

@@ -26,8 +26,12 @@ is the library's PostgreSQL factory with an ``OutagePool``:
 - opening a connection times out (``connect_timeout``) instead of hanging a
   pool worker on an unreachable host.
 
-The API answers ``DatabaseUnavailable``, ``OperationalError`` and
-``InterfaceError`` with a 503 problem document (``api.problems``).
+``UNAVAILABLE`` lists the errors that mean "the database is down, unreachable
+or busy" (``DatabaseUnavailable``, the library's ``OperationalError`` and
+``InterfaceError``, psycopg's own ``OperationalError``): the API answers them
+with a 503 problem document (``api.problems``), the projection workers log one
+warning line (``unavailable_reason``) and retry; neither is a bug, so neither
+shows a traceback.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from time import monotonic
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from eventsourcing.postgres import ConnectionPool, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
 
@@ -48,6 +52,18 @@ RECONNECT_SECONDS = 3.0   # a failed reconnection gives up after this, so the ne
 
 class DatabaseUnavailable(PersistenceError):
     """The database could not be reached a moment ago; the caller should try again shortly."""
+
+
+# The database is down, unreachable or busy (a PostgreSQL outage, SQLite's "database is
+# locked", an I/O error): try again shortly. Shared by the API (503) and the workers (a warning).
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DatabaseUnavailable,
+                                            psycopg.OperationalError)
+
+
+def unavailable_reason(error: BaseException) -> str:
+    """``ErrorType: first line of the message`` (cut at 200 characters), for a one-line log entry."""
+    first = (str(error).strip().splitlines() or [""])[0][:200]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def closed_by_server(conn: Any) -> bool:

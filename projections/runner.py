@@ -9,8 +9,17 @@ then, on SQLite (no subscriptions in the library), it keeps polling; on
 PostgreSQL it follows the library's LISTEN/NOTIFY subscription
 (``recorder.subscribe``), draining whatever has arrived into batches. It
 notices when a rebuild switches a read model to a new version and moves to
-it. Errors are logged and retried with back-off; a second worker on the same
-read model is harmless (the losing commit sees ``PositionMoved``).
+it. Errors are retried with back-off; a second worker on the same read model
+is harmless (the losing commit sees ``PositionMoved``).
+
+A database that is unavailable (``domain.pgstore.UNAVAILABLE``: an outage, a
+restart) is not a bug: ``OutageLog`` reports it as one warning line per
+thread (error type and first line of the message; a reminder each
+``REMIND_SECONDS`` while it lasts), one info line when the database is back,
+and the retry delay stays short (at most ``UNAVAILABLE_MAX_DELAY``) so the
+worker catches up within seconds of the database coming back. Unexpected
+errors keep their tracebacks and a back-off up to ``MAX_DELAY``. After an
+outage the LISTEN/NOTIFY subscription is opened again on a new connection.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from eventsourcing.persistence import Notification
 
+from domain.pgstore import UNAVAILABLE, unavailable_reason
 from projections.base import Context, ReadModel
 from projections.catalog import open_model, resolve
 from projections.events import Event, decode
@@ -32,6 +42,47 @@ log = logging.getLogger("casetrail.projections")
 BATCH_SIZE = 500
 POLL_SECONDS = 0.25
 VERSION_CHECK_SECONDS = 1.0
+FIRST_DELAY = 0.5            # the first retry after an error; doubled after each failure in a row
+MAX_DELAY = 30.0             # ... up to this for unexpected errors
+UNAVAILABLE_MAX_DELAY = 2.0  # ... and up to this while the database is unavailable: back soon after it is
+REMIND_SECONDS = 60.0        # while the database stays unavailable, one more warning this often
+
+
+class OutageLog:
+    """How a background thread reports failures: a database that is unavailable as one
+    warning when it goes (a reminder every ``REMIND_SECONDS`` while it stays away) and one
+    info line when it is back; anything else as an error with its traceback."""
+
+    def __init__(self, what: str, logger: logging.Logger = log) -> None:
+        self.what = what
+        self.log = logger
+        self.since: float | None = None  # when the database was first found unavailable
+        self._warned = 0.0
+
+    def failed(self, error: BaseException, retry_in: float) -> None:
+        if not isinstance(error, UNAVAILABLE):
+            self.log.error("%s failed; retrying in %.1f s", self.what, retry_in, exc_info=error)
+            return
+        now = time.monotonic()
+        if self.since is None:
+            self.since = self._warned = now
+            self.log.warning("%s: database unavailable (%s); retrying until it is back", self.what,
+                             unavailable_reason(error))
+        elif now - self._warned >= REMIND_SECONDS:
+            self._warned = now
+            self.log.warning("%s: database still unavailable after %.0f s (%s)", self.what, now - self.since,
+                             unavailable_reason(error))
+
+    def succeeded(self) -> None:
+        """The database answered: say so once if it had been unavailable."""
+        if self.since is not None:
+            self.log.info("%s: database available again after %.1f s", self.what, time.monotonic() - self.since)
+            self.since = None
+
+
+def retry_delay(error: BaseException, delay: float) -> float:
+    """The delay before the next attempt (``delay`` capped for ``error``'s kind)."""
+    return min(delay, UNAVAILABLE_MAX_DELAY if isinstance(error, UNAVAILABLE) else MAX_DELAY)
 
 
 class Pump:
@@ -87,6 +138,8 @@ class Pump:
                 model.process(events, last)
             except PositionMoved:
                 model.refresh_position()  # another worker got there first: carry on from there
+            except UNAVAILABLE:
+                raise  # the database went away: no use trying the others; the caller reports it once
             except Exception as e:  # keep the others going; the caller retries this one
                 log.exception("read model %s v%s failed at position %s", model.name, model.version, model.position)
                 failure = failure or e
@@ -131,21 +184,24 @@ class Worker:
         return changed
 
     def run(self) -> None:
-        """Process until stopped, retrying after errors with back-off."""
-        delay = 0.5
+        """Process until stopped, retrying after errors with back-off (short while the database is away)."""
+        delay = FIRST_DELAY
+        outage = OutageLog("projection worker")
         while not self.stop_event.is_set():
             try:
                 self.sync_versions()
                 self.pump.catch_up(self.stop_event)
+                outage.succeeded()
                 if self.store.dialect is POSTGRES:
                     self.follow()
                 else:
                     self.stop_event.wait(self.poll_seconds)
-                delay = 0.5
-            except Exception:
-                log.exception("projection worker error; retrying in %.1f s", delay)
+                delay = FIRST_DELAY
+            except Exception as e:
+                delay = retry_delay(e, delay)
+                outage.failed(e, delay)
                 self.stop_event.wait(delay)
-                delay = min(delay * 2, 30.0)
+                delay = retry_delay(e, delay * 2)
 
     def run_once(self) -> None:
         """Catch up once (all read models to the current head) and return."""
@@ -153,9 +209,11 @@ class Worker:
         self.pump.catch_up(self.stop_event)
 
     def follow(self) -> None:
-        """Follow the library's LISTEN/NOTIFY subscription until stopped or a version switch."""
+        """Follow the library's LISTEN/NOTIFY subscription until stopped or a version switch;
+        raises what ended the subscription (the database went away, say) for ``run`` to report."""
         inbox: queue.Queue[Notification | None] = queue.Queue(maxsize=4 * self.batch_size)
         subscription = self.app.recorder.subscribe(gt=self.pump.position)
+        failure: list[BaseException] = []
 
         def forward() -> None:
             try:
@@ -166,8 +224,8 @@ class Worker:
                             break
                         except queue.Full:
                             continue
-            except Exception:
-                log.exception("subscription failed")
+            except Exception as e:  # reported by run(), once per outage when the database went away
+                failure.append(e)
             finally:
                 inbox.put(None)
 
@@ -184,6 +242,8 @@ class Worker:
                     except queue.Empty:
                         pass
                 thread.join()
+        if failure and not self.stop_event.is_set():
+            raise failure[0]
 
     def _drain(self, inbox: "queue.Queue[Notification | None]") -> None:
         while not self.stop_event.is_set():

@@ -21,7 +21,7 @@ from typing import Any
 from domain.errors import DomainError
 from projections.case_state import CASES, overdue_for_sla
 from projections.maintenance import model_at_active
-from projections.runner import Pump
+from projections.runner import OutageLog, Pump, retry_delay
 from projections.views import Store
 
 log = logging.getLogger("casetrail.sla")
@@ -73,11 +73,17 @@ def _record(app: Any, row: dict[str, Any], now: datetime) -> list[Breach]:
 
 def run_periodically(app: Any, store: Store, stop: threading.Event, interval: float,
                      *, catch_up: bool = False) -> None:
-    """An SLA pass every ``interval`` seconds (now = the application's clock) until stopped."""
-    while not stop.wait(interval):
+    """An SLA pass every ``interval`` seconds (now = the application's clock) until stopped;
+    after a failure because the database was unavailable, again within a couple of seconds."""
+    wait = interval
+    outage = OutageLog("SLA pass", log)
+    while not stop.wait(wait):
         try:
             breaches = sla_pass(app, store, app.clock(), catch_up=catch_up)
+            outage.succeeded()
+            wait = interval
             if breaches:
                 log.info("SLA pass recorded %d breach(es)", len(breaches))
-        except Exception:
-            log.exception("SLA pass failed; trying again in %.0f s", interval)
+        except Exception as e:
+            wait = retry_delay(e, interval)
+            outage.failed(e, wait)

@@ -5,6 +5,8 @@
 models current and a periodic SLA pass, on a ``CaseTrail`` and read-model
 connection pool of their own; it returns a function that stops them and
 closes their connections. ``casetrail projections run`` uses ``run_until_stopped``.
+Each thread rides out a database outage by itself (``projections.runner.OutageLog``:
+one warning when the database goes, one info line when it is back, no traceback).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable, Iterable
 from domain.application import CaseTrail
 from domain.audit import audit_key
 from domain.ledger import ChainBroken, maybe_checkpoint
-from projections.runner import BATCH_SIZE, POLL_SECONDS, Worker
+from projections.runner import BATCH_SIZE, POLL_SECONDS, OutageLog, Worker
 from projections.sla import run_periodically
 from projections.views import Store
 
@@ -67,15 +69,18 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
 
 def _checkpoint_periodically(app: CaseTrail, stop_event: threading.Event, every: float) -> None:
     """Sign a checkpoint of all case heads every ``every`` seconds when something changed."""
-    while not stop_event.wait(min(every, 5.0)):
+    wait = min(every, 5.0)
+    outage = OutageLog("audit checkpoint")
+    while not stop_event.wait(wait):
         try:
             digest = maybe_checkpoint(app, audit_key(), every)
+            outage.succeeded()
             if digest:
                 log.info("audit checkpoint %s over %s heads", digest.get("root"), digest.get("count"))
         except ChainBroken:
             log.error("audit checkpoint refused: a hash chain is broken; run `casetrail audit verify`")
-        except Exception:  # a database hiccup must not end the worker
-            log.exception("audit checkpoint failed; retrying later")
+        except Exception as e:  # a database outage must not end the worker (nor anything else)
+            outage.failed(e, wait)
 
 
 def run_until_stopped(url: str, names: Iterable[str] | None, stop_event: threading.Event, *,

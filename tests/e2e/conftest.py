@@ -1,10 +1,11 @@
 """End-to-end fixtures: a real ``casetrail serve`` process on SQLite or PostgreSQL.
 
-``server`` registers one staff member per role (in-process, before the
+``server`` (through ``serving``, usable on its own) registers one staff member per role (in-process, before the
 server starts), issues their tokens, starts ``casetrail serve --no-workers``
 on a free port with ``CASETRAIL_DATABASE_URL`` set, waits for ``/readyz``
 and yields a ``Server`` with an httpx client per staff member. The
 process's stdout and stderr go to a file the tests can read (``log_text``).
+``outage_pg`` is a PostgreSQL server a test module may stop and start.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import httpx
 import pytest
 
 from domain.application import CaseTrail
+from tests.pg import DURABLE_SERVER_OPTIONS, PostgresNotInstalledError, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 CASETRAIL = str(Path(sys.executable).parent / "casetrail")
@@ -101,8 +104,10 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeo
     raise RuntimeError(f"server not ready after {timeout}s:\n{log_path.read_text()}")
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+@contextmanager
+def serving(database_url: str, tmp_path: Path, served_url: str | None = None) -> Iterator[Server]:
+    """``casetrail serve --no-workers`` on ``served_url`` (default: the database),
+    with one staff member per role registered (and their tokens issued) first."""
     app = CaseTrail.from_url(database_url)
     for staff_id, (department, roles) in STAFF.items():
         app.register_staff(staff_id, staff_id.replace("_", " ").title(), department, roles)
@@ -112,11 +117,12 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([CASETRAIL, "serve", "--no-workers", "--port", str(port)],
-                                   env=cli_env(database_url), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    srv = Server(url=url, database_url=database_url, log_path=log_path, tokens=tokens, process=process)
+                                   env=cli_env(served_url or database_url), cwd=ROOT, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    srv = Server(url=f"http://127.0.0.1:{port}", database_url=database_url, log_path=log_path, tokens=tokens,
+                 process=process)
     try:
-        wait_ready(url, process, log_path)
+        wait_ready(srv.url, process, log_path)
         yield srv
     finally:
         for c in srv.clients.values():
@@ -127,3 +133,26 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    with serving(database_url, tmp_path) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def outage_pg() -> Iterator[ThrowawayPostgres]:
+    """A production-durable PostgreSQL server of the module's own, for tests that
+    stop and start it (the shared ``pg_server`` stays up)."""
+    pg = ThrowawayPostgres(options=DURABLE_SERVER_OPTIONS)
+    try:
+        pg.start()
+    except PostgresNotInstalledError as e:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(str(e), pytrace=False)
+        pytest.skip(str(e))
+    try:
+        yield pg
+    finally:
+        pg.stop()

@@ -25,18 +25,16 @@ Figures (requests, statuses per phase, time to recover) are printed (-s).
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 from collections import Counter
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -44,8 +42,8 @@ import pytest
 from api.events import feed_page
 from domain.application import CaseTrail
 from domain.audit import verify
-from tests.e2e.conftest import CASETRAIL, CUSTOMER, ROOT, STAFF, Server, cli_env, free_port, run_cli, wait_ready
-from tests.pg import DURABLE_SERVER_OPTIONS, PostgresNotInstalledError, ThrowawayPostgres
+from tests.e2e.conftest import CUSTOMER, run_cli, serving
+from tests.pg import ThrowawayPostgres
 
 CLIENTS = 4
 CLIENT_TIMEOUT = 15.0  # no request may take longer, outage or not
@@ -53,52 +51,6 @@ DOWN_SECONDS = 3.0
 MAX_REQUESTS = 2000  # per client: the load is bounded in count as well as in time
 OPS = ("open", "act", "get", "list", "act", "readyz", "healthz")
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def outage_pg() -> Iterator[ThrowawayPostgres]:
-    """A PostgreSQL server of this module's own, to stop and start (the shared one stays up)."""
-    pg = ThrowawayPostgres(options=DURABLE_SERVER_OPTIONS)
-    try:
-        pg.start()
-    except PostgresNotInstalledError as e:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(str(e), pytrace=False)
-        pytest.skip(str(e))
-    try:
-        yield pg
-    finally:
-        pg.stop()
-
-
-@contextmanager
-def serving(database_url: str, tmp_path: Path, served_url: str | None = None) -> Iterator[Server]:
-    """``casetrail serve --no-workers`` on ``served_url`` (default: the database), staff registered first."""
-    app = CaseTrail.from_url(database_url)
-    for staff_id, (department, roles) in STAFF.items():
-        app.register_staff(staff_id, staff_id.replace("_", " ").title(), department, roles)
-    tokens = {staff_id: app.issue_token(staff_id) for staff_id in STAFF}
-    app.close()
-    log_path = tmp_path / "server.log"
-    port = free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CASETRAIL, "serve", "--no-workers", "--port", str(port)],
-                                   env=cli_env(served_url or database_url), cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    srv = Server(url=f"http://127.0.0.1:{port}", database_url=database_url, log_path=log_path, tokens=tokens,
-                 process=process)
-    try:
-        wait_ready(srv.url, process, log_path)
-        yield srv
-    finally:
-        for c in srv.clients.values():
-            c.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def unavailable(r: httpx.Response) -> bool:

@@ -26,13 +26,12 @@ Figures (outage length, catch-up time, log line counts) are printed (-s).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import psycopg
 import pytest
@@ -44,7 +43,7 @@ from projections.maintenance import status
 from projections.views import Store
 from tests.e2e.conftest import CASETRAIL, CUSTOMER, ROOT, cli_env, run_cli
 from tests.integration.test_projections import active_checksums, head, replay_checksums
-from tests.pg import DURABLE_SERVER_OPTIONS, PostgresNotInstalledError, ThrowawayPostgres
+from tests.pg import ThrowawayPostgres
 
 pytestmark = pytest.mark.postgres
 KEY = "worker-outage-test-key"
@@ -53,22 +52,6 @@ DOWN_SECONDS = 4.0
 CATCH_UP_DEADLINE = 30.0  # the bound on "by itself": generous for a loaded 2-core machine
 # The worker's threads, by the words their log lines start with.
 THREADS = ("projection worker", "SLA pass", "audit checkpoint")
-
-
-@pytest.fixture(scope="module")
-def outage_pg() -> Iterator[ThrowawayPostgres]:
-    """A PostgreSQL server of this module's own, to stop and start (the shared one stays up)."""
-    pg = ThrowawayPostgres(options=DURABLE_SERVER_OPTIONS)
-    try:
-        pg.start()
-    except PostgresNotInstalledError as e:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(str(e), pytrace=False)
-        pytest.skip(str(e))
-    try:
-        yield pg
-    finally:
-        pg.stop()
 
 
 def wait_until(what: str, check: Callable[[], Any], seconds: float, log: Path | None = None) -> float:

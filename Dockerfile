@@ -20,6 +20,7 @@ RUN groupadd --system --gid 10001 casetrail \
 COPY --from=build /opt/casetrail /opt/casetrail
 ENV PATH=/opt/casetrail/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2 \
     CASETRAIL_DATABASE_URL=sqlite:////var/lib/casetrail/casetrail.db
 USER casetrail
 WORKDIR /var/lib/casetrail

@@ -237,9 +237,10 @@ def demo(if_empty: bool) -> None:
                    f"({', '.join(f'{n} {t}' for t, n in sorted(counts.items()))}; "
                    "including the return visits and complaints the policies opened).")
     clock.now = datetime.now(timezone.utc)
-    tokens = {who: app.issue_token(who) for who in ("agent1", "sup1", "reviewer1")}
+    shown = (("agent1", "agent"), ("sup1", "supervisor"), ("reviewer1", "reviewer"), ("admin1", "admin"))
+    tokens = {who: app.issue_token(who) for who, _ in shown}
     click.echo("\nTokens (issue more with `casetrail token issue STAFF_ID`):")
-    for who, role in (("agent1", "agent"), ("sup1", "supervisor"), ("reviewer1", "reviewer")):
+    for who, role in shown:
         click.echo(f"  {role:<11} {who:<10} {tokens[who]}")
     click.echo(
         "\nTry it (after `casetrail serve`):\n"
@@ -249,6 +250,7 @@ def demo(if_empty: bool) -> None:
         "\"customer\": {\"id\": \"C-1\", \"name\": \"王先生\", \"tier\": \"member\"}}' \\\n"
         "       http://127.0.0.1:8000/v1/cases\n"
         "  curl -s -H \"Authorization: Bearer $AGENT\" http://127.0.0.1:8000/v1/events?after=0\n"
+        f"  curl -s -H \"Authorization: Bearer {tokens['admin1']}\" http://127.0.0.1:8000/metrics\n"
         "  API description: http://127.0.0.1:8000/docs")
 
 

@@ -84,8 +84,10 @@ def test_demo_loads_once_and_prints_working_tokens(server: Server) -> None:
     assert loaded.returncode == 0, loaded.stderr
     out = loaded.stdout
     assert "Loaded" in out and "curl" in out
-    tokens = dict(re.findall(r"^\s+\w+\s+(agent1|sup1|reviewer1)\s+(ct_\S+)$", out, re.M))
-    assert set(tokens) == {"agent1", "sup1", "reviewer1"}
+    tokens = dict(re.findall(r"^\s+\w+\s+(agent1|sup1|reviewer1|admin1)\s+(ct_\S+)$", out, re.M))
+    assert set(tokens) == {"agent1", "sup1", "reviewer1", "admin1"}
+    assert httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {tokens['admin1']}"}
+                     ).status_code == 200
     feed = httpx.get(f"{server.url}/v1/events", params={"limit": 500},
                      headers={"Authorization": f"Bearer {tokens['reviewer1']}"}).json()
     assert len({e["case_id"] for e in feed["items"]}) >= 50

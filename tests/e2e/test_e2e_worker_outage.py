@@ -54,6 +54,12 @@ CATCH_UP_DEADLINE = 30.0  # the bound on "by itself": generous for a loaded 2-co
 THREADS = ("projection worker", "SLA pass", "audit checkpoint")
 
 
+def checkpointed(app: CaseTrail, position: int) -> bool:
+    """A signed checkpoint covers ``position``."""
+    ledger = read_ledger(app)
+    return ledger is not None and ledger.last is not None and ledger.last["position"] >= position
+
+
 def wait_until(what: str, check: Callable[[], Any], seconds: float, log: Path | None = None) -> float:
     """Poll ``check()`` until it is true; when it first was (monotonic)."""
     deadline = time.monotonic() + seconds
@@ -124,9 +130,8 @@ def test_worker_rides_out_a_postgres_outage(outage_pg: ThrowawayPostgres, tmp_pa
         with closing(Store.for_app(app)) as store:
             wait_until("the worker at the head before the outage", lambda: caught_up(app, store, before),
                        CATCH_UP_DEADLINE, log_path)
-        wait_until("a signed checkpoint before the outage",
-                   lambda: (ledger := read_ledger(app)) is not None and ledger.last is not None
-                   and ledger.last["position"] >= before, CATCH_UP_DEADLINE, log_path)
+        wait_until("a signed checkpoint before the outage", lambda: checkpointed(app, before),
+                   CATCH_UP_DEADLINE, log_path)
         rows = status_cli(url)
         assert all(r["lag_events"] == 0 and r["position"] == r["head"] for r in rows), rows
         seq_before = read_ledger(app).last["seq"]  # type: ignore[union-attr]
@@ -160,9 +165,8 @@ def test_worker_rides_out_a_postgres_outage(outage_pg: ThrowawayPostgres, tmp_pa
                        CATCH_UP_DEADLINE, log_path)
 
         # A new signed checkpoint covers the writes made after the outage.
-        wait_until("a signed checkpoint covering the writes after the outage",
-                   lambda: (ledger := read_ledger(app)) is not None and ledger.last is not None
-                   and ledger.last["position"] >= later, CATCH_UP_DEADLINE, log_path)
+        wait_until("a signed checkpoint covering the writes after the outage", lambda: checkpointed(app, later),
+                   CATCH_UP_DEADLINE, log_path)
         ledger = read_ledger(app)
         assert ledger is not None and ledger.last is not None and ledger.last["seq"] > seq_before
         report = verify(app, key=KEY)

@@ -284,8 +284,10 @@ paths = {
         responses=_ok("The staff member's KPIs", PERFORMANCE), problems=[400, 403, 422])},
     "/v1/reports/departments/{department}": {"get": oa.operation(
         "departmentReport", "A department's monthly complaint report (001 B§10)", tag="reports",
-        description="Complaints received / handled (target 100%), return-visit rate (target ≥ 50%), "
-                    "satisfaction rate, valid complaints, for complaints registered in the month.",
+        description="Complaints received / handled, return-visit rate, satisfaction rate and valid "
+                    "complaints, for complaints registered in the month; each rate next to its target "
+                    "from the complaint case type's `report_targets` (001 B§10: handled 100%, "
+                    "return visits ≥ 50%) and whether it was met.",
         parameters=[oa.path_param("department", {"type": "string", "maxLength": 64}, "department"),
                     oa.query("month", {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}, "YYYY-MM",
                              required=True), MIN_POSITION],

@@ -186,6 +186,13 @@ def filter_clauses(equal: Any, range_column: str, low: Any, high: Any) -> tuple[
     return where, params
 
 
+# list order -> (keyset columns, comparison for "after the cursor", ORDER BY)
+ORDERS = {
+    "due": (("next_due_at", "id"), ">", "next_due_at, id"),  # overdue first-due first
+    "opened": (("opened_at", "id"), "<", "opened_at DESC, id DESC"),  # newest first
+}
+
+
 def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = None,
                status: str | None = None, assignee: str | None = None, department: str | None = None,
                customer_id: str | None = None, overdue: bool | None = None, opened_from: str | None = None,
@@ -197,22 +204,16 @@ def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = 
         (("type", type), ("status", status), ("assignee", assignee), ("department", department),
          ("customer_id", customer_id)), "opened_at", opened_from, opened_to)
     if overdue:
-        order, sort = "due", "next_due_at, id"
         where.append("next_due_at < ?")
         params.append(now_c)
-        if cursor:
-            where.append("(next_due_at, id) > (?, ?)")
-            params += decode_cursor(cursor, order, 2)
-        key_columns = ("next_due_at", "id")
-    else:
-        order, sort = "opened", "opened_at DESC, id DESC"
-        if overdue is False:
-            where.append("(next_due_at IS NULL OR next_due_at >= ?)")
-            params.append(now_c)
-        if cursor:
-            where.append("(opened_at, id) < (?, ?)")
-            params += decode_cursor(cursor, order, 2)
-        key_columns = ("opened_at", "id")
+    elif overdue is False:
+        where.append("(next_due_at IS NULL OR next_due_at >= ?)")
+        params.append(now_c)
+    order = "due" if overdue else "opened"
+    key_columns, after, sort = ORDERS[order]
+    if cursor:
+        where.append(f"({', '.join(key_columns)}) {after} (?, ?)")
+        params += decode_cursor(cursor, order, 2)
     sql = (f"SELECT {', '.join(ITEM_COLUMNS)} FROM {table}"
            + (f" WHERE {' AND '.join(where)}" if where else "") + f" ORDER BY {sort} LIMIT ?")
     rows = view_read(sql, [*params, limit + 1])

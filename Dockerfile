@@ -1,17 +1,18 @@
 # casetrail: API server image. Configuration only through environment
 # variables (CASETRAIL_DATABASE_URL, CASETRAIL_CALENDAR, CASETRAIL_AUDIT_KEY).
 
-# --- build stage: a virtualenv with casetrail and its wheels -----------------
+# --- build stage: a virtualenv with casetrail's wheel (no extras) -------------
+# scripts/install_wheel.sh builds the wheel and installs it the same way the
+# base-install test does (tests/e2e/test_e2e_base_install.py).
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-RUN python -m venv /opt/casetrail
 COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY projections ./projections
 COPY api ./api
 COPY scripts ./scripts
-RUN /opt/casetrail/bin/pip install .
+RUN sh scripts/install_wheel.sh /opt/casetrail python
 
 # --- final stage: no build tools, non-root ------------------------------------
 FROM python:3.11-slim

@@ -2,31 +2,39 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.stamp
 
-.PHONY: venv postgres run test bench soak
+.PHONY: venv venv-test postgres run test bench soak
 
-venv: $(STAMP)
+# `make run` installs only what running needs (the base install, no extras);
+# `make test` adds the test and bench extras. Each reinstalls only when
+# pyproject.toml changed (or the venv is missing).
+venv: $(VENV)/.stamp-run
+venv-test: $(VENV)/.stamp-test
 
-# Reinstall only when pyproject.toml changed (or the venv is missing).
-$(STAMP): pyproject.toml
+$(VENV)/.stamp-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $@
 
 postgres:
 	bash scripts/ensure_postgres.sh
 
+# The demo data is loaded once (a second `casetrail demo` changes nothing and says so).
 run: venv
-	$(BIN)/casetrail demo --if-empty && $(BIN)/casetrail serve
+	$(BIN)/casetrail demo && $(BIN)/casetrail serve
 
-test: venv postgres
+test: venv-test postgres
 	$(BIN)/pytest -q -n 2
 
-bench: venv postgres
+bench: venv-test postgres
 	$(BIN)/casetrail bench
 
 # 10 minutes of mixed load against `casetrail serve` on a throwaway PostgreSQL:
 # fails on any error or server RSS growth >= 10% (QUALITY.md). Report in bench/results/.
-soak: venv postgres
+soak: venv-test postgres
 	$(BIN)/casetrail soak

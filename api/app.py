@@ -25,6 +25,7 @@ from api.middleware import RequestLifecycle
 from api.openapi import document
 from api.ops import docs_page
 from api.problems import exception_handlers
+from api.server import install_quiet_accept_errors
 from domain.application import CaseTrail
 
 
@@ -86,6 +87,7 @@ def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        install_quiet_accept_errors()
         try:
             yield
         finally:

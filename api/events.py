@@ -6,7 +6,10 @@ each item shaped like a history entry plus its ``position`` and
 ``case_id``. With ``Accept: text/event-stream`` the same items stream as
 server-sent events (``id:`` is the position, so a reconnect with
 ``Last-Event-ID`` resumes), polling the log; each connection ends after
-``max_duration`` seconds so clients reconnect and tests finish. While the
+``max_duration`` seconds so clients reconnect and tests finish. The
+stream checks its token again every ``TOKEN_RECHECK_SECONDS`` and ends
+(with an ``unauthorized`` event) once it is revoked or expired or its staff
+member is deactivated. While the
 database is down an open stream keeps polling (keep-alives go on) and
 resumes where it stopped; a new request gets a 503 problem.
 """
@@ -26,12 +29,13 @@ from starlette.routing import Route
 
 from api import openapi as oa
 from api import params
-from api.auth import authenticate
+from api.auth import authenticate, bearer_token
 from api.logging import get_logger
 from api.negotiation import render, wants_event_stream
 from api.problems import UNAVAILABLE
 from domain.application import CaseTrail
 from domain.case import Case
+from domain.errors import AuthenticationFailed
 from domain.history import history_entry
 
 CASE_TOPICS = tuple(sorted(get_topic(c) for c in vars(Case).values()
@@ -41,6 +45,7 @@ MAX_POSITION = 2**62
 log = get_logger("casetrail.events")
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
+TOKEN_RECHECK_SECONDS = 5.0  # an open stream ends within this long of its token's revocation
 DEFAULT_STREAM_SECONDS, MAX_STREAM_SECONDS = 300.0, 3600.0
 
 
@@ -57,6 +62,7 @@ def feed_page(app: CaseTrail, after: int, limit: int) -> list[dict[str, Any]]:
 
 async def event_feed(request: Request) -> Response:
     await authenticate(request)
+    token = bearer_token(request)
     app: CaseTrail = request.app.state.casetrail
     params.only(request, "after", "limit", "max_duration")
     after = params.int_param(request, "after", 0, 0, MAX_POSITION) or 0
@@ -66,7 +72,7 @@ async def event_feed(request: Request) -> Response:
         last_id = params.digits(request.headers.get("last-event-id", "").strip())
         if last_id is not None and last_id <= MAX_POSITION and "after" not in request.query_params:
             after = last_id
-        return StreamingResponse(stream(app, after, seconds), media_type="text/event-stream",
+        return StreamingResponse(stream(app, after, seconds, token), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     items = await run_in_threadpool(feed_page, app, after, limit)
     return render(request, {"items": items, "last_position": items[-1]["position"] if items else after})
@@ -77,12 +83,31 @@ def sse(item: dict[str, Any]) -> bytes:
     return f"id: {item['position']}\nevent: {item['type']}\ndata: {data}\n\n".encode()
 
 
-async def stream(app: CaseTrail, after: int, seconds: float) -> AsyncIterator[bytes]:
+def still_valid(app: CaseTrail, token: str) -> bool:
+    """Whether the stream's token still authenticates (not revoked or expired, staff still active)."""
+    try:
+        app.authenticate(token)
+        return True
+    except AuthenticationFailed:
+        return False
+
+
+async def stream(app: CaseTrail, after: int, seconds: float, token: str) -> AsyncIterator[bytes]:
     deadline = time.monotonic() + seconds
-    last_sent = time.monotonic()
+    last_sent = checked = time.monotonic()
     yield b"retry: 2000\n\n"
     waiting = False  # for the database: the stream stays open and resumes where it stopped
     while time.monotonic() < deadline:
+        if time.monotonic() - checked >= TOKEN_RECHECK_SECONDS:
+            try:
+                valid = await run_in_threadpool(still_valid, app, token)
+            except UNAVAILABLE:
+                valid = True  # cannot tell while the database is down; checked again after
+            checked = time.monotonic()
+            if not valid:
+                log.info("event stream ended: its token is no longer valid")
+                yield b"event: unauthorized\ndata: {\"detail\": \"the token was revoked or expired, or its staff member deactivated\"}\n\n"
+                return
         try:
             items = await run_in_threadpool(feed_page, app, after, 100)
             waiting = False

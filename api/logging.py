@@ -6,10 +6,11 @@ Context travels in contextvars (``request_id``, ``actor``, ``case_id``),
 bound by the request middleware and the handlers, never string-formatted.
 
 ``redact`` is the last processor before rendering: it rewrites every string
-in the event (including formatted exception text) so that Chinese mobile
-numbers, 18-character resident ID numbers, long runs of digits that may hide
-either, and bearer tokens (``ct_...``, ``Bearer ...``) never reach a log
-line.
+in the event (including formatted exception text, request ids, paths and
+header values) so that Chinese mobile numbers (also written in groups or
+in full-width digits), 18-character resident ID numbers, long runs of
+digits that may hide either, and bearer tokens (``ct_...``, ``Bearer ...``)
+never reach a log line.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from typing import Any, MutableMapping, TextIO
 
 import structlog
 
-PHONE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
-ID_CARD = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-LONG_NUMBER = re.compile(r"[0-9]{15,}[Xx]?")  # numbers run together: a phone or an ID inside
+# Digits are any Unicode decimal digits (``\d``): full-width ``１３８…`` in a path or a header is
+# still a phone number. A phone number may be written in groups (138-1234-5678, 138 1234 5678,
+# 138.1234.5678, full-width hyphens); an ID-card number may end in a full-width X.
+SEP = r"[-‐‑–—－ .·_]?"
+PHONE = re.compile(rf"(?<!\d)(?:(?:\+|＋)?(?:86|８６){SEP})?[1１][3-9３-９]\d(?:{SEP}\d){{8}}(?!\d)")
+ID_CARD = re.compile(r"(?<![\dA-Za-z])\d{6}[- ]?\d{8}[- ]?\d{3}[\dXxＸｘ](?![\dA-Za-z])")
+LONG_NUMBER = re.compile(r"\d{15,}[XxＸｘ]?")  # numbers run together: a phone or an ID inside
 TOKEN = re.compile(r"ct_[A-Za-z0-9_\-]+")
 BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
 _HANDLER_MARK = "_casetrail_handler"

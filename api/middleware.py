@@ -26,12 +26,15 @@ from api.negotiation import PROBLEM_JSON, encode
 from api.problems import internal_error_document
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-DIGITS = re.compile(r"[0-9][0-9Xx]*")
+DIGITS = re.compile(r"\d[\dXxＸｘ]*")  # any Unicode digits: full-width ones too
 
 
 def request_id_of(headers: Headers) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token that carries no personal data, else a new one."""
     given = headers.get("x-request-id", "")
-    return given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    if REQUEST_ID.match(given) and redact_text(given) == given:
+        return given
+    return uuid.uuid4().hex
 
 
 class RequestLifecycle:

@@ -285,7 +285,11 @@ def load_bundle(path: str) -> Any:
         return json.loads(f.read().decode("utf-8"))
 
 
+def bundle_text(bundle: Mapping[str, Any]) -> str:
+    """The bundle as the JSON text ``dump_bundle`` writes."""
+    return json.dumps(bundle, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
 def dump_bundle(bundle: Mapping[str, Any], path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(bundle, f, indent=1, ensure_ascii=False, sort_keys=True)
-        f.write("\n")
+        f.write(bundle_text(bundle))

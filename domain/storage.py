@@ -38,6 +38,15 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     return env.get("CASETRAIL_DATABASE_URL") or DEFAULT_URL
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file a ``sqlite:///`` URL names (relative to the working directory), or None
+    for PostgreSQL and in-memory SQLite."""
+    if urlparse(url).scheme != "sqlite" or not url.startswith("sqlite:///"):
+        return None
+    path = unquote(url[len("sqlite:///"):].split("?", 1)[0])
+    return None if not path or path == ":memory:" else path
+
+
 def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 

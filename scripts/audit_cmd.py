@@ -25,12 +25,13 @@ import click
 from domain.actor import Actor, CommandContext
 from domain.application import CaseTrail
 from domain.case import Case
+from scripts.database import existing_application
 
 KEY_ENV = "CASETRAIL_AUDIT_KEY"
 
 
 def application() -> CaseTrail:
-    return CaseTrail.from_url()
+    return existing_application()
 
 
 def case_uuid(value: str) -> UUID:
@@ -98,23 +99,36 @@ def checkpoint_cmd() -> None:
 
 @audit.command("export")
 @click.argument("case")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="Bundle file to write (JSON).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Bundle file to write (JSON); - for standard output.")
 @click.option("--as", "as_staff", metavar="STAFF_ID", help="Record the export as this staff member.")
 def export_cmd(case: str, output: str, as_staff: str | None) -> None:
     """Write a self-contained evidence bundle for CASE."""
     from domain.audit import audit_key, export_bundle
-    from domain.bundle import dump_bundle
+    from domain.bundle import bundle_text
 
+    if output != "-":
+        folder = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(folder):
+            raise click.BadParameter(f"folder {folder} does not exist", param_hint="-o/--output")
+        if not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"folder {folder} is not writable", param_hint="-o/--output")
     app = application()
     actor = app.get_staff(as_staff).as_actor() if as_staff else Actor.system(f"cli:{_user()}")
     bundle = export_bundle(app, case_uuid(case), key=audit_key(), actor=actor,
                            ctx=CommandContext(correlation_id=f"cli-export:{os.getpid()}"))
-    dump_bundle(bundle, output)
+    text = bundle_text(bundle)
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        tmp = f"{output}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)  # nothing half-written under the bundle's name
     cp = bundle["checkpoint"]
     anchored = f"checkpoint #{cp['seq']} covers version {cp['leaf']['version']}" if cp else "no checkpoint"
     signed = "HMAC-signed" if bundle["bundle_hmac"] else f"unsigned ({KEY_ENV} not set)"
-    click.echo(f"wrote {output}: {len(bundle['events'])} events, {anchored}, {signed}", err=True)
+    click.echo(f"wrote {'standard output' if output == '-' else output}: {len(bundle['events'])} events, {anchored}, {signed}", err=True)
 
 
 @audit.command("verify-bundle")

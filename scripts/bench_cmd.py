@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from scripts.extras import load
+
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "bench" / "results"
 
 
@@ -30,7 +32,8 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "bench" / "results"
 @click.option("--no-readmodels", is_flag=True, help="Skip R1/R2/Q1 (recorded as not measured).")
 def bench(mode: str, out_dir: Path, durability: str, no_readmodels: bool) -> None:
     """Run the benchmark suite and write bench/results/latest.{json,md}."""
-    from scripts.bench import report, suite
+    suite = load("scripts.bench.suite", "bench")
+    report = load("scripts.bench.report", "bench")
 
     sizes = suite.MODES[mode]
     if no_readmodels:

@@ -2,7 +2,10 @@
 
 Each family lives in its own module (``serve_cmd``, ``staff_cmd``,
 ``projections_cmd``, ``sla_cmd``, ``audit_cmd``, ``demo_cmd``,
-``bench_cmd``, ``soak_cmd``) exposing ``commands``: a list of click commands/groups.
+``bench_cmd``, ``soak_cmd``) exposing ``commands``: a list of click
+commands/groups. They are plain imports: every one of them must import on
+the base install (optional extras are loaded inside the command that needs
+them, ``scripts.extras``).
 All commands read ``CASETRAIL_DATABASE_URL``, ``CASETRAIL_CALENDAR`` and
 ``CASETRAIL_AUDIT_KEY``. Domain errors and configuration errors (a bad
 calendar or case-type file) become a message on stderr and exit 2; a
@@ -12,7 +15,6 @@ traceback.
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 import sys
 
@@ -23,9 +25,8 @@ from eventsourcing.persistence import PersistenceError
 from domain.calendar import CalendarError
 from domain.errors import CaseTypeError, DomainError
 from domain.storage import StorageConfigError
-
-FAMILIES = ("serve_cmd", "staff_cmd", "projections_cmd", "sla_cmd", "audit_cmd", "demo_cmd", "bench_cmd",
-            "soak_cmd")
+from scripts import (audit_cmd, bench_cmd, demo_cmd, projections_cmd, serve_cmd, sla_cmd, soak_cmd,
+                     staff_cmd)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,13 +34,7 @@ def cli() -> None:
     """casetrail: event-sourced case tracking with a provable audit trail."""
 
 
-for _family in FAMILIES:
-    try:
-        _module = importlib.import_module(f"scripts.{_family}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"scripts.{_family}":
-            raise
-        continue
+for _module in (serve_cmd, staff_cmd, projections_cmd, sla_cmd, audit_cmd, demo_cmd, bench_cmd, soak_cmd):
     for _command in _module.commands:
         cli.add_command(_command)
 

@@ -10,7 +10,9 @@ return visits, opened by the policies or by hand for a campaign. Every step
 goes through the application's use cases, so the data is exactly what the
 API would have recorded; a simulated clock walks through the two weeks.
 
-Prints tokens for an agent, a supervisor and a reviewer, and a curl example.
+Idempotent: on a database that already holds events it changes nothing
+and says so (``--again`` loads another set of cases). Prints a token for
+every role it creates, and a curl example.
 """
 
 from __future__ import annotations
@@ -176,15 +178,26 @@ class SimClock:
         return self.now
 
 
-def ensure_staff(app: CaseTrail) -> int:
-    added = 0
+def ensure_staff(app: CaseTrail) -> list[str]:
+    """Register the demo staff that are missing; the ids of those registered."""
+    added = []
     for staff_id, name, department, roles in STAFF:
         try:
             app.get_staff(staff_id)
         except StaffNotFound:
             app.register_staff(staff_id, name, department, roles)
-            added += 1
+            added.append(staff_id)
     return added
+
+
+def one_per_role(staff_ids: list[str]) -> list[tuple[str, str]]:
+    """(role, staff id): the first of ``staff_ids`` holding each role, in the roster's order."""
+    chosen: dict[str, str] = {}
+    for staff_id, _name, _department, roles in STAFF:
+        if staff_id in staff_ids:
+            for role in roles:
+                chosen.setdefault(role, staff_id)
+    return list(chosen.items())
 
 
 def opened_since(app: CaseTrail, position: int) -> dict[str, int]:
@@ -217,49 +230,52 @@ def load(app: CaseTrail, clock: SimClock, seed: int = 20261101) -> None:
 
 
 @click.command()
-@click.option("--if-empty", is_flag=True, help="Load only if the database holds no events yet.")
-def demo(if_empty: bool) -> None:
-    """Load a realistic demo data set and print tokens to try the API with."""
+@click.option("--if-empty", is_flag=True, hidden=True, help="Kept for old scripts: this is the default now.")
+@click.option("--again", is_flag=True,
+              help="Load another set of demo cases even though the database already holds events.")
+def demo(if_empty: bool, again: bool) -> None:
+    """Load a realistic demo data set (once) and print a token for every role it creates.
+
+    A second run changes nothing and says so (unless --again)."""
     clock = SimClock(datetime.now(timezone.utc))
     app = CaseTrail.from_url(clock=clock)
-    empty = app.recorder.max_notification_id() is None
-    if if_empty and not empty:
-        click.echo("The database already holds events: demo data not loaded.", err=True)
-        if not all(_exists(app, s[0]) for s in STAFF):
+    try:
+        held = app.recorder.max_notification_id()
+        if held and not again:
+            click.echo(f"The database already holds {held} events: demo data not loaded, nothing changed.\n"
+                       "Issue a token for a demo staff member with `casetrail token issue agent1` "
+                       f"(staff: {', '.join(s[0] for s in STAFF)}); `casetrail demo --again` loads more cases.",
+                       err=True)
             return
-    else:
-        ensure_staff(app)
-        start = app.recorder.max_notification_id() or 0
+        added = ensure_staff(app)
         load(app, clock)
-        counts = opened_since(app, start)
+        counts = opened_since(app, held or 0)
         total = sum(counts.values())
-        click.echo(f"Loaded {len(STAFF)} staff and {total} cases "
+        click.echo(f"Loaded {len(added)} staff and {total} cases "
                    f"({', '.join(f'{n} {t}' for t, n in sorted(counts.items()))}; "
                    "including the return visits and complaints the policies opened).")
-    clock.now = datetime.now(timezone.utc)
-    shown = (("agent1", "agent"), ("sup1", "supervisor"), ("reviewer1", "reviewer"), ("admin1", "admin"))
-    tokens = {who: app.issue_token(who) for who, _ in shown}
-    click.echo("\nTokens (issue more with `casetrail token issue STAFF_ID`):")
-    for who, role in shown:
-        click.echo(f"  {role:<11} {who:<10} {tokens[who]}")
+        clock.now = datetime.now(timezone.utc)
+        shown = one_per_role(added)
+        tokens = {who: app.issue_token(who) for _, who in shown}
+    finally:
+        app.close()
+    if not shown:
+        click.echo("\nNo staff were added, so no tokens were issued: `casetrail token issue agent1` gives one.")
+        return
+    click.echo("\nTokens, one for every role (issue more with `casetrail token issue STAFF_ID`):")
+    for role, who in shown:
+        click.echo(f"  {role:<16} {who:<10} {tokens[who]}")
+    agent, admin = tokens.get("agent1", "$AGENT_TOKEN"), tokens.get("admin1", "$ADMIN_TOKEN")
     click.echo(
         "\nTry it (after `casetrail serve`):\n"
-        f"  export AGENT={tokens['agent1']} SUP={tokens['sup1']}\n"
+        f"  export AGENT={agent} SUP={tokens.get('sup1', '$SUP_TOKEN')}\n"
         "  curl -s -H \"Authorization: Bearer $AGENT\" -H 'Content-Type: application/json' \\\n"
         "       -d '{\"type\": \"complaint\", \"title\": \"包裹破损\", "
         "\"customer\": {\"id\": \"C-1\", \"name\": \"王先生\", \"tier\": \"member\"}}' \\\n"
         "       http://127.0.0.1:8000/v1/cases\n"
         "  curl -s -H \"Authorization: Bearer $AGENT\" http://127.0.0.1:8000/v1/events?after=0\n"
-        f"  curl -s -H \"Authorization: Bearer {tokens['admin1']}\" http://127.0.0.1:8000/metrics\n"
+        f"  curl -s -H \"Authorization: Bearer {admin}\" http://127.0.0.1:8000/metrics\n"
         "  API description: http://127.0.0.1:8000/docs")
-
-
-def _exists(app: CaseTrail, staff_id: str) -> bool:
-    try:
-        app.get_staff(staff_id)
-        return True
-    except StaffNotFound:
-        return False
 
 
 commands = [demo]

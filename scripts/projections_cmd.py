@@ -17,11 +17,11 @@ from typing import Any
 
 import click
 
-from domain.application import CaseTrail
 from domain.storage import database_url
 from projections.catalog import resolve
 from projections.maintenance import rebuild, status
 from projections.views import Store
+from scripts.database import existing_application
 
 
 def _names(names: tuple[str, ...]) -> list[str]:
@@ -62,7 +62,7 @@ def run(names: tuple[str, ...], sla_interval: float | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status_cmd(as_json: bool) -> None:
     """Position and lag of each read model."""
-    app = CaseTrail.from_url()
+    app = existing_application()
     try:
         rows = status(app, Store.for_app(app))
     finally:
@@ -90,7 +90,7 @@ def rebuild_cmd(names: tuple[str, ...], batch_size: int, no_switch: bool, quiet:
     from tqdm import tqdm
 
     chosen = _names(names)
-    app = CaseTrail.from_url()
+    app = existing_application()
     store = Store.for_app(app)
     stop = threading.Event()
 

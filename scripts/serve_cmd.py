@@ -1,21 +1,22 @@
 """``casetrail serve``: the HTTP API under uvicorn, plus the background workers.
 
 One command, a complete system: unless ``--no-workers`` is given, the
-projection workers (``projections.workers.start_background``, when that
-module exists) run in background threads of this process; in production run
-them as separate ``casetrail projections run`` processes and start the API
-with ``--no-workers``. ``--workers N`` starts N HTTP worker processes.
+projection workers (``projections.workers.start_background``) run in
+background threads of this process; in production run them as separate
+``casetrail projections run`` processes and start the API with
+``--no-workers``. ``--workers N`` starts N HTTP worker processes.
+Connections are guarded by ``api.server`` (read deadlines, a connection
+cap, a bounded graceful shutdown).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Callable
 from urllib.parse import urlparse
 
 import click
 
 from domain.storage import database_url, env_for_url
+from projections.workers import start_background
 
 
 def safe_url(url: str) -> str:
@@ -24,18 +25,6 @@ def safe_url(url: str) -> str:
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@", 1)
     return url
-
-
-def start_background_workers(url: str) -> Callable[[], None] | None:
-    """Start ``projections.workers.start_background(url)`` if the projections provide it."""
-    try:
-        module = importlib.import_module("projections.workers")
-    except ModuleNotFoundError as e:
-        if e.name not in ("projections.workers", "projections"):
-            raise
-        return None
-    start = getattr(module, "start_background", None)
-    return start(url) if start is not None else None
 
 
 @click.command()
@@ -52,12 +41,18 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
 
     from api.app import create_app
     from api.logging import configure_logging, get_logger
+    from api.server import LimitError, raise_fd_limit, uvicorn_options
 
     url = database_url()
     try:
         env_for_url(url)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="CASETRAIL_DATABASE_URL") from None
+    raise_fd_limit()
+    try:
+        limits = uvicorn_options()
+    except LimitError as e:
+        raise click.UsageError(str(e)) from None
     configure_logging()
     log = get_logger("casetrail.serve")
     if http_workers > 1:
@@ -66,10 +61,10 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
         # open port.
         from domain.application import CaseTrail
         CaseTrail.from_url(url).close()
-    stop = None if no_workers else start_background_workers(url)
+    stop = None if no_workers else start_background(url)
     log.info("starting", host=host, port=port, http_workers=http_workers, database=safe_url(url),
              background_workers=stop is not None)
-    options = dict(host=host, port=port, log_config=None, access_log=False, server_header=False)
+    options = dict(host=host, port=port, log_config=None, access_log=False, server_header=False, **limits)
     try:
         if http_workers == 1:
             uvicorn.run(create_app(database_url=url), **options)

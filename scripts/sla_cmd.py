@@ -3,7 +3,8 @@
 Brings ``case_state`` up to date, then records ``DeadlineBreached`` +
 ``Escalated`` once for every running clock due before ``--now`` (default:
 the current time), and prints one line per breach recorded. Running it
-again with the same ``--now`` records nothing more.
+again with the same ``--now`` records nothing more. A ``--now`` later than
+the server clock is refused: no event is ever dated in the future.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from datetime import datetime, timezone
 
 import click
 
-from domain.application import CaseTrail
 from projections.events import parse_time
 from projections.sla import sla_pass
 from projections.views import Store
+from scripts.database import existing_application
 
 
 @click.group()
@@ -32,9 +33,13 @@ def check(now_text: str | None) -> None:
         now = parse_time(now_text) if now_text else datetime.now(timezone.utc)
         if now_text and len(now_text.strip()) == 10:
             raise ValueError("give a time, not a date (e.g. 2026-11-20T09:00:00+08:00)")
+        clock = datetime.now(timezone.utc)
+        if now > clock:
+            raise ValueError(f"{now.isoformat()} is later than the server clock ({clock.isoformat()}); "
+                             "breaches are recorded as they happen, never ahead of time")
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--now") from None
-    app = CaseTrail.from_url()
+    app = existing_application()
     try:
         breaches = sla_pass(app, Store.for_app(app), now)
     finally:

@@ -18,9 +18,11 @@ from eventsourcing.utils import get_topic
 from domain.actor import ROLES
 from domain.application import CaseTrail
 from domain.staff import Staff
+from scripts.database import existing_application
 
 
 def application() -> CaseTrail:
+    """For ``staff add`` (which may create the database)."""
     return CaseTrail.from_url()
 
 
@@ -50,7 +52,7 @@ def staff_add(staff_id: str, name: str, department: str, roles: tuple[str, ...],
 @staff.command("list")
 def staff_list() -> None:
     """List staff members (id, name, department, roles, active)."""
-    app = application()
+    app = existing_application()
     after = 0
     while True:
         page = app.recorder.select_notifications(start=after + 1, limit=500, topics=[get_topic(Staff.Registered)])
@@ -73,7 +75,7 @@ def staff_update(staff_id: str, name: str | None, department: str | None, roles:
     """Change a staff member's name, department or roles (recorded as an event)."""
     if name is None and department is None and not roles:
         raise click.UsageError("nothing to change: give --name, --department or --role")
-    member = application().update_staff(staff_id, name=name, department=department, roles=list(roles) or None)
+    member = existing_application().update_staff(staff_id, name=name, department=department, roles=list(roles) or None)
     click.echo(f"updated {member.staff_id} ({member.name}, {member.department}: {', '.join(member.roles)})",
                err=True)
 
@@ -82,7 +84,7 @@ def staff_update(staff_id: str, name: str | None, department: str | None, roles:
 @click.argument("staff_id")
 def staff_deactivate(staff_id: str) -> None:
     """Lock STAFF_ID out: all their tokens are refused from now on (history is kept)."""
-    application().deactivate_staff(staff_id)
+    existing_application().deactivate_staff(staff_id)
     click.echo(f"deactivated {staff_id}", err=True)
 
 
@@ -97,7 +99,7 @@ def token() -> None:
 def token_issue(staff_id: str, ttl_days: int | None) -> None:
     """Print a new API token for STAFF_ID on stdout (nothing else)."""
     ttl = timedelta(days=ttl_days) if ttl_days else None
-    click.echo(application().issue_token(staff_id, ttl=ttl))
+    click.echo(existing_application().issue_token(staff_id, ttl=ttl))
 
 
 @token.command("revoke")
@@ -106,7 +108,7 @@ def token_revoke(token_value: str) -> None:
     """Revoke TOKEN (use - to read it from stdin)."""
     if token_value == "-":
         token_value = sys.stdin.readline().strip()
-    application().revoke_token(token_value)
+    existing_application().revoke_token(token_value)
     click.echo("revoked", err=True)
 
 

@@ -105,9 +105,11 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeo
 
 
 @contextmanager
-def serving(database_url: str, tmp_path: Path, served_url: str | None = None) -> Iterator[Server]:
+def serving(database_url: str, tmp_path: Path, served_url: str | None = None,
+            env: dict[str, str] | None = None) -> Iterator[Server]:
     """``casetrail serve --no-workers`` on ``served_url`` (default: the database),
-    with one staff member per role registered (and their tokens issued) first."""
+    with one staff member per role registered (and their tokens issued) first;
+    ``env`` adds to the server's environment (limits such as CASETRAIL_HEADER_TIMEOUT)."""
     app = CaseTrail.from_url(database_url)
     for staff_id, (department, roles) in STAFF.items():
         app.register_staff(staff_id, staff_id.replace("_", " ").title(), department, roles)
@@ -117,7 +119,8 @@ def serving(database_url: str, tmp_path: Path, served_url: str | None = None) ->
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([CASETRAIL, "serve", "--no-workers", "--port", str(port)],
-                                   env=cli_env(served_url or database_url), cwd=ROOT, stdout=log,
+                                   env={**cli_env(served_url or database_url), **(env or {})}, cwd=ROOT,
+                                   stdout=log,
                                    stderr=subprocess.STDOUT)
     srv = Server(url=f"http://127.0.0.1:{port}", database_url=database_url, log_path=log_path, tokens=tokens,
                  process=process)

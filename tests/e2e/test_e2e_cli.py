@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -74,18 +75,24 @@ def test_staff_and_tokens_from_the_command_line(server: Server) -> None:
         assert result.stdout == "", args
 
 
-def test_demo_loads_once_and_prints_working_tokens(server: Server) -> None:
+def test_demo_loads_once_and_prints_a_working_token_for_every_role(server: Server) -> None:
     url = server.database_url
-    first = run_cli(url, "demo", "--if-empty")
+    first = run_cli(url, "demo")
     assert first.returncode == 0, first.stderr
-    # the server's own fixture wrote staff events, so --if-empty skips; the plain command loads
-    assert "not loaded" in first.stderr
-    loaded = run_cli(url, "demo")
+    # the server's own fixture wrote staff events: the demo is idempotent and says it changed nothing
+    assert "not loaded, nothing changed" in first.stderr and "ct_" not in first.stdout
+    loaded = run_cli(url, "demo", "--again")
     assert loaded.returncode == 0, loaded.stderr
     out = loaded.stdout
     assert "Loaded" in out and "curl" in out
-    tokens = dict(re.findall(r"^\s+\w+\s+(agent1|sup1|reviewer1|admin1)\s+(ct_\S+)$", out, re.M))
-    assert set(tokens) == {"agent1", "sup1", "reviewer1", "admin1"}
+    printed = re.findall(r"^\s+(\w+)\s+(\w+)\s+(ct_\S+)$", out, re.M)
+    roles = {role for role, _, _ in printed}
+    assert roles == {"agent", "supervisor", "dept_head", "general_manager", "sales_manager", "technician",
+                     "reviewer", "importer", "admin"}
+    tokens = {who: token for _, who, token in printed}
+    for _role, who, token in printed:  # every printed token works
+        r = httpx.get(f"{server.url}/v1/case-types", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, (who, r.text)
     assert httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {tokens['admin1']}"}
                      ).status_code == 200
     feed = httpx.get(f"{server.url}/v1/events", params={"limit": 500},
@@ -93,9 +100,13 @@ def test_demo_loads_once_and_prints_working_tokens(server: Server) -> None:
     assert len({e["case_id"] for e in feed["items"]}) >= 50
     types = httpx.get(f"{server.url}/v1/case-types", headers={"Authorization": f"Bearer {tokens['sup1']}"})
     assert types.status_code == 200
-    again = run_cli(url, "demo", "--if-empty")
-    assert again.returncode == 0 and "not loaded" in again.stderr
-    assert len(re.findall(r"ct_\S+", again.stdout)) >= 3  # demo staff exist: fresh tokens are printed
+    def log_head() -> int:
+        return json.loads(run_cli(url, "projections", "status", "--json").stdout)[0]["head"]
+
+    head = log_head()
+    again = run_cli(url, "demo")
+    assert again.returncode == 0 and "nothing changed" in again.stderr and "ct_" not in again.stdout
+    assert log_head() == head  # no event was written
 
 
 def test_configuration_and_database_errors_are_messages(tmp_path: Path) -> None:
@@ -110,10 +121,13 @@ def test_configuration_and_database_errors_are_messages(tmp_path: Path) -> None:
         dead = f"postgresql://nobody@127.0.0.1:{s.getsockname()[1]}/casetrail"
     cases = [
         ({"CASETRAIL_DATABASE_URL": "mysql://db/x"}, ["staff", "list"], 2, "unsupported CASETRAIL_DATABASE_URL"),
-        ({"CASETRAIL_DATABASE_URL": sqlite, "CASETRAIL_CALENDAR": str(bad_calendar)}, ["staff", "list"], 2,
-         "key 'hours'"),
-        ({"CASETRAIL_DATABASE_URL": f"sqlite:///{tmp_path}/no/such/dir/x.db"}, ["staff", "list"], 3,
+        ({"CASETRAIL_DATABASE_URL": sqlite, "CASETRAIL_CALENDAR": str(bad_calendar)},
+         ["staff", "add", "z", "--name", "Z", "--department", "cs", "--role", "agent"], 2, "key 'hours'"),
+        ({"CASETRAIL_DATABASE_URL": f"sqlite:///{tmp_path}/no/such/dir/x.db"},
+         ["staff", "add", "z", "--name", "Z", "--department", "cs", "--role", "agent"], 3,
          "the database cannot be used"),
+        ({"CASETRAIL_DATABASE_URL": f"sqlite:///{tmp_path}/no/such/dir/x.db"}, ["staff", "list"], 2,
+         "no database at"),
         ({"CASETRAIL_DATABASE_URL": dead}, ["projections", "status"], 3, "the database cannot be used"),
         ({"CASETRAIL_DATABASE_URL": dead}, ["serve", "--no-workers", "--workers", "2", "--port", "0"], 3,
          "the database cannot be used"),

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.soak_cmd import MIX
+from scripts.bench.soak import MIX
 
 CASETRAIL = str(Path(sys.executable).parent / "casetrail")
 

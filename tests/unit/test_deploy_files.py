@@ -134,3 +134,20 @@ def test_check_cli_rejects_unknown_commands() -> None:
         check_cli(["casetrail", "serve", "--no-such-flag"])
     with pytest.raises(Exception):
         check_cli(["casetrail", "launch-rockets"])
+
+
+def test_dockerfile_installs_the_wheel_the_way_the_base_install_test_does() -> None:
+    """The image gets exactly what tests/e2e/test_e2e_base_install.py installs and tries:
+    scripts/install_wheel.sh (the wheel, no extras), over the same files."""
+    steps = dockerfile()
+    runs = [rest for word, rest in steps if word == "RUN"]
+    installs = [r for r in runs if "install_wheel.sh" in r]
+    assert len(installs) == 1 and re.search(r"\bsh scripts/install_wheel\.sh /opt/casetrail\b", installs[0])
+    assert not any(re.search(r"pip\d*(\.\d+)? install|-m pip", r) for r in runs), "a second way of installing"
+    copied = {src.rstrip("/") for word, rest in steps if word == "COPY" and "--from" not in rest
+              for src in shlex.split(rest)[:-1]}
+    script = (ROOT / "scripts" / "install_wheel.sh").read_text()
+    packaged = set(re.search(r"for item in ([^;]+);", script).group(1).split())
+    assert packaged == copied, "the image and the wheel script must package the same files"
+    test = (ROOT / "tests" / "e2e" / "test_e2e_base_install.py").read_text()
+    assert "scripts/install_wheel.sh" in test or '"install_wheel.sh"' in test

@@ -1,7 +1,7 @@
 """GET /v1/audit/verify: recompute hash chains and compare with the last checkpoint.
 
 Readable by reviewers, department heads, general managers and admins; each
-call is recorded in the access ledger. The report is ``domain.audit.verify``'s.
+call is recorded in the access ledger. The report is ``domain.audit.verification.verify``'s.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from api import params
 from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem
-from domain.access import record_read
-from domain.actor import CommandContext
-from domain.audit import audit_key, verify
+from domain.audit.access import record_read
+from domain.model.actor import CommandContext
+from domain.audit.verification import audit_key, verify
 
 VERIFY_ROLES = {"reviewer", "dept_head", "general_manager", "admin"}
 

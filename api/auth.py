@@ -14,9 +14,9 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from domain.actor import Actor
+from domain.model.actor import Actor
 from domain.application import CaseTrail
-from domain.errors import AuthenticationFailed, RoleNotAllowed
+from domain.model.errors import AuthenticationFailed, RoleNotAllowed
 
 
 def bearer_token(request: Request) -> str:

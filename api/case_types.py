@@ -17,7 +17,7 @@ from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem
 from domain.application import CaseTrail
-from domain.errors import UnknownCaseType
+from domain.model.errors import UnknownCaseType
 
 
 async def list_case_types(request: Request) -> Response:

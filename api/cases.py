@@ -7,7 +7,7 @@ case view for the caller. Writes carry ``ETag``, ``X-Casetrail-Position``
 and, when an ``Idempotency-Key`` replays an earlier request,
 ``Idempotent-Replayed: true`` with the original status. A reviewer's reads
 of a case or its history are recorded in the access ledger
-(``domain.access``), never on the case.
+(``domain.audit.access``), never on the case.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from api import params
 from api.auth import authenticate, authenticate_writer
 from api.negotiation import canonical, read_body, render
 from api.problems import Problem, bad_request, invalid
-from domain.access import record_read
-from domain.actor import Actor, CommandContext
-from domain.application import CaseTrail
-from domain.case import Case
-from domain.errors import UnknownAction, VersionConflict
-from domain.fields import parse_time
-from domain.idempotency import fingerprint
+from domain.audit.access import record_read
+from domain.model.actor import Actor, CommandContext
+from domain.application import CaseTrail, CommandResult
+from domain.model.case import Case
+from domain.model.errors import UnknownAction, VersionConflict
+from domain.model.fields import parse_time
+from domain.model.idempotency import fingerprint
 
 CREATE_KEYS = ("type", "title", "customer", "fields", "channel", "occurred_at")
 MAX_VERSION = 2**31 - 1
@@ -88,11 +88,10 @@ def view(app: CaseTrail, case: Case, actor: Actor) -> dict[str, Any]:
     return case.view(app.registry.get(case.case_type), actor)
 
 
-async def write_response(request: Request, app: CaseTrail, case: Case, actor: Actor, status: int,
+async def write_response(request: Request, app: CaseTrail, result: CommandResult, actor: Actor, status: int,
                          *, location: bool = False) -> Response:
-    replayed = getattr(case, "replayed_status", None)
+    case, replayed, position = result.case, result.replayed_status, result.position
     headers = case_headers(case)
-    position = None if replayed else getattr(case, "recorded_position", None)
     if position is None:
         position = await run_in_threadpool(app.recorder.max_notification_id)
     headers["X-Casetrail-Position"] = str(position or 0)
@@ -138,11 +137,11 @@ async def open_case(request: Request) -> Response:
         except ValueError as e:
             raise invalid(f"occurred_at {e}", [{"field": "occurred_at", "problem": str(e)}]) from None
     idem = idempotency(request, body)
-    case = await run_in_threadpool(
-        app.open_case, actor, body["type"], body.get("title"), body.get("customer"), body.get("fields"),
+    result = await run_in_threadpool(
+        app.open, actor, body["type"], body.get("title"), body.get("customer"), body.get("fields"),
         body.get("channel"), ctx=command_context(request, occurred_at), idempotency=idem)
-    structlog.contextvars.bind_contextvars(case_id=str(case.id))
-    return await write_response(request, app, case, actor, 201, location=True)
+    structlog.contextvars.bind_contextvars(case_id=str(result.case.id))
+    return await write_response(request, app, result, actor, 201, location=True)
 
 
 async def get_case(request: Request) -> Response:
@@ -201,10 +200,10 @@ async def take_action(request: Request) -> Response:
         except ValueError as e:
             raise invalid(f"occurred_at {e}", [{"field": "occurred_at", "problem": str(e)}]) from None
     idem = idempotency(request, body, header_version)
-    case = await run_in_threadpool(
-        lambda: app.act(actor, case_id, action, data, expected_version=expected,
-                        ctx=command_context(request, occurred_at), idempotency=idem))
-    return await write_response(request, app, case, actor, 200)
+    result = await run_in_threadpool(
+        lambda: app.take_action(actor, case_id, action, data, expected_version=expected,
+                                ctx=command_context(request, occurred_at), idempotency=idem))
+    return await write_response(request, app, result, actor, 200)
 
 
 async def case_history(request: Request) -> Response:

@@ -21,7 +21,6 @@ import time
 from typing import Any, AsyncIterator
 
 import anyio
-from eventsourcing.utils import get_topic
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -34,12 +33,13 @@ from api.logging import get_logger
 from api.negotiation import render, wants_event_stream
 from api.problems import UNAVAILABLE
 from domain.application import CaseTrail
-from domain.case import Case
-from domain.errors import AuthenticationFailed
-from domain.history import history_entry
+from domain.model.case import Case
+from domain.model.topics import topics
+from domain.model.errors import AuthenticationFailed
+from domain.storage.history import history_entry
 
-CASE_TOPICS = tuple(sorted(get_topic(c) for c in vars(Case).values()
-                           if isinstance(c, type) and issubclass(c, Case.Event)))
+CASE_TOPICS = tuple(sorted(t for c in vars(Case).values() if isinstance(c, type) and issubclass(c, Case.Event)
+                           for t in topics(c)))  # with the topics stored before the move
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_POSITION = 2**62
 log = get_logger("casetrail.events")

@@ -15,8 +15,8 @@ from __future__ import annotations
 from copy import deepcopy
 from typing import Any, Iterable, Mapping
 
-from domain.registry import CaseTypeRegistry
-from domain.fields import FieldSpec
+from domain.model.registry import CaseTypeRegistry
+from domain.model.fields import FieldSpec
 
 Schema = dict[str, Any]
 Paths = Mapping[str, Mapping[str, Any]]

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.logging import get_logger
-from domain.errors import DomainError
-from domain.history import jsonable
-from domain.pgstore import UNAVAILABLE
+from domain.model.errors import DomainError
+from domain.storage.history import jsonable
+from domain.storage.pgstore import UNAVAILABLE
 
 PROBLEM_BASE = "https://casetrail.invalid/problems/"
 # A problem stays small whatever the request held (a 1 MiB body of unknown
@@ -134,7 +134,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 # The database is down, unreachable or busy (PostgreSQL outage, SQLite "database
 # is locked" or I/O error): try again later (a write with the same Idempotency-Key:
 # one cut off by the outage may or may not have been recorded).
-# UNAVAILABLE (domain.pgstore, shared with the projection workers) lists those errors.
+# UNAVAILABLE (domain.storage.pgstore, shared with the projection workers) lists those errors.
 RETRY_AFTER_SECONDS = 2
 
 

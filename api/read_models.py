@@ -35,8 +35,8 @@ from api import params
 from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem, bad_request
-from domain.access import record_read
-from domain.actor import Actor, CommandContext
+from domain.audit.access import record_read
+from domain.model.actor import Actor, CommandContext
 from projections.queries import MAX_LIMIT, ReadModels
 
 MAX_WAIT_SECONDS = 5.0

@@ -1,75 +1,74 @@
 """The casetrail application: one method per use case, on the eventsourcing library.
 
-``CaseTrail`` loads aggregates, calls the domain, and saves everything a
-command produced in one transaction (the case, a linked case, the number
-series, an idempotency record). Stored events are msgpack and hash-chained
-(``ChainedMapper``). Time comes from one injectable clock. Unconditional
-actions retry on a concurrent write; conditional ones raise
-``VersionConflict``; this process's writers of one case (or one number
-series) queue on a lock first (``domain.locks``). Commands decide on this
-process's copy of the case as it last committed it (``domain.committed``:
-no read, never recorded on a stale state); cases are snapshotted every 100
-events.
+Each command is load -> decide -> save and returns a ``CommandResult``
+(the case, the notification position of its save, and whether it was an
+idempotent replay): ``open`` and ``take_action`` (``open_case`` and
+``act`` return just the case). Everything a command produced is saved in
+one transaction (the case, a linked case, the number series, an
+idempotency record), hash-chained (``domain.storage.chained``). Time comes
+from one injectable clock. Lost write races are decided again
+(``domain.storage.retry``: unconditional commands after a random pause,
+conditional ones raise ``VersionConflict``); this process's writers of one
+case (or one number series) queue on a lock first
+(``domain.storage.locks``). Commands decide on this process's copy of the
+case as it last committed it (``domain.storage.committed``: no read, never
+recorded on a stale state); cases are snapshotted every 100 events.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import time
+import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, Transcoder
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from domain.actor import Actor, CommandContext, event_meta
-from domain.calendar import BusinessCalendar, load_calendar
-from domain.case import Case
-from domain.registry import CaseTypeRegistry
-from domain.chain import ChainedMapper, project_with_head
-from domain.committed import CommittedCases
-from domain.errors import (
+from domain.audit.access import AccessLedger
+from domain.audit import ledger as _ledger  # noqa: F401  (its stored events must decode in every process)
+from domain.model.actor import Actor, CommandContext, event_meta
+from domain.model.calendar import BusinessCalendar, load_calendar
+from domain.model.case import Case
+from domain.model.moments import utc_now
+from domain.model.registry import CaseTypeRegistry
+from domain.storage.chain import project_with_head
+from domain.storage.committed import CommittedCases
+from domain.model.errors import (
     AuthenticationFailed, CaseNotFound, DomainError, IdempotencyMismatch, InvalidFields, RoleNotAllowed,
     StaffExists, StaffNotFound, VersionConflict,
 )
-from domain.history import case_history
-from domain.idempotency import IdempotencyRecord
-from domain.locks import KeyedLocks
-from domain.numbering import NumberSeries, series_key
-from domain.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
-from domain.schema import SchemaLocked
-from domain.storage import database_url, env_for_url
-from domain.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
-from domain.transcoder import MsgpackTranscoder
+from domain.storage.history import case_history
+from domain.model.idempotency import IdempotencyRecord
+from domain.storage.locks import KeyedLocks
+from domain.model.numbering import NumberSeries, series_key
+from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
+from domain.storage.chained import ChainedApplication, position_of
+from domain.storage.retry import Stale, retrying
+from domain.storage.database import database_url, env_for_url
+from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
 
 POLICY = Actor.system("policy")
-# A command that keeps losing write races to other processes is tried again
-# (after a random, growing pause) for up to RETRY_SECONDS, then refused (409).
-RETRY_SECONDS, MAX_ATTEMPTS = 5.0, 500
 
 
-def attempts() -> Iterator[int]:
-    deadline = time.monotonic() + RETRY_SECONDS
-    for attempt in range(MAX_ATTEMPTS):
-        yield attempt
-        if time.monotonic() > deadline:
-            return
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did: the case as it now stands, the notification position of the save
+    (None for a replay), and for a request replayed by its Idempotency-Key the status first given."""
 
+    case: Case
+    position: int | None
+    replayed_status: int | None = None
 
-def backoff(attempt: int) -> None:
-    """After losing a write race to another process: wait a random, growing
-    while (at most 50 ms) so that the competitors do not collide again in step."""
-    time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
+    @property
+    def replayed(self) -> bool:
+        return self.replayed_status is not None
 log = logging.getLogger(__name__)
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class CaseTrail(SchemaLocked, Application[UUID]):
+class CaseTrail(ChainedApplication):
     name = "CaseTrail"
     # A long case loads from its latest snapshot plus at most 100 events; the
     # projector puts the hash chain's head (head_hash) into each snapshot.
@@ -92,7 +91,22 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         # Commands decide on copies of the cases committed last (domain/committed.py).
         size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
         self._committed = CommittedCases(size) if size > 0 else None
-        self._writers = KeyedLocks()  # domain/locks.py
+        self._writers = KeyedLocks()  # domain/storage/locks.py
+        self._access: AccessLedger | None = None
+        self._access_lock = threading.Lock()
+
+    @property
+    def access_ledger(self) -> AccessLedger:
+        """The access ledger (who read what) in this application's database, made on first use."""
+        with self._access_lock:
+            if self._access is None:
+                self._access = AccessLedger.for_app(self)
+            return self._access
+
+    def close(self) -> None:
+        if self._access is not None:
+            self._access.close()
+        super().close()
 
     @classmethod
     def from_url(cls, url: str | None = None, **kwargs: Any) -> "CaseTrail":
@@ -102,27 +116,13 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         return cls(env, **kwargs)
 
     # ------------------------------------------------------------ plumbing
-    def construct_transcoder(self) -> Transcoder:
-        return MsgpackTranscoder()
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ChainedMapper)
-
     def save(self, *objs: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Save aggregates, continuing each one's hash chain."""
-        aggregates = [o for o in objs if o is not None]
-        heads = {a.id: getattr(a, "head_hash", None) for a in aggregates}
-        assert isinstance(self.mapper, ChainedMapper)
-        with self.mapper.chaining(heads):
-            recordings = super().save(*aggregates, **kwargs)
-        # The notification position of this command, so that callers (the API's
-        # X-Casetrail-Position) can tell read-model clients what to wait for.
-        position = max((r.notification.id for r in recordings), default=None)
-        for a in aggregates:
-            a.head_hash = heads.get(a.id)
-            a.recorded_position = position
-            if self._committed is not None and isinstance(a, Case):
-                self._committed.remember(a)
+        """Save aggregates (continuing their hash chains); remember the cases as committed."""
+        recordings = super().save(*objs, **kwargs)
+        if self._committed is not None:
+            for a in objs:
+                if isinstance(a, Case):
+                    self._committed.remember(a)
         return recordings
 
     def take_snapshot(self, aggregate_id: UUID, version: int | None = None,
@@ -132,9 +132,6 @@ class CaseTrail(SchemaLocked, Application[UUID]):
             super().take_snapshot(aggregate_id, version, projector_func)
         except PersistenceError as e:
             log.warning("snapshot of %s at version %s not taken: %s", aggregate_id, version, e)
-
-    def load(self, aggregate_id: UUID, version: int | None = None) -> Any:
-        return self.repository.get(aggregate_id, version=version, projector_func=project_with_head)
 
     def _now(self, actor: Actor, ctx: CommandContext) -> tuple[datetime, bool]:
         if ctx.occurred_at is None:
@@ -258,29 +255,31 @@ class CaseTrail(SchemaLocked, Application[UUID]):
             raise CaseNotFound(f"case {case_id} did not exist at {as_of.isoformat()}")
         return self.get_case(case.id, version=version)
 
-    def open_case(self, actor: Actor, case_type: str, title: Any, customer: Any, fields: Any = None,
-                  channel: Any = None, ctx: CommandContext = CommandContext(),
-                  idempotency: tuple[str, str] | None = None) -> Case:
+    def open(self, actor: Actor, case_type: str, title: Any, customer: Any, fields: Any = None,
+             channel: Any = None, ctx: CommandContext = CommandContext(),
+             idempotency: tuple[str, str] | None = None) -> CommandResult:
+        """Open a case: a number from its series, the case, and the idempotency record, in one save."""
         ct = self.registry.get(case_type)
         at, imported = self._now(actor, ctx)
-        # this process's openers of one number series queue (domain/locks.py)
+
+        def once(_fresh: bool) -> CommandResult:
+            replay = self._replay(actor, idempotency)
+            if replay is not None:
+                return replay
+            meta = event_meta(actor, at, ctx, imported=imported)
+            series = self._series(ct.number_prefix, at, meta)
+            case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=title,
+                             customer=customer, fields=fields, channel=channel, links=[], at=at,
+                             calendar=self.calendar, meta=meta)
+            return self._saved(case, [series], actor, idempotency, 201, meta)
+
+        # this process's openers of one number series queue (domain/storage/locks.py)
         with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone))):
-            for attempt in attempts():
-                idem = self._idempotent(actor, idempotency)
-                if isinstance(idem, Case):
-                    return idem
-                meta = event_meta(actor, at, ctx, imported=imported)
-                series = self._series(ct.number_prefix, at, meta)
-                case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=title,
-                                 customer=customer, fields=fields, channel=channel, links=[], at=at,
-                                 calendar=self.calendar, meta=meta)
-                records = self._idem_record(actor, idempotency, case, 201, meta)
-                try:
-                    self.save(case, series, *records)
-                    return case
-                except IntegrityError:
-                    backoff(attempt)
-            raise VersionConflict("could not allocate a case number; try again")
+            return retrying(once, give_up=lambda: VersionConflict("could not allocate a case number; try again"))
+
+    def open_case(self, *args: Any, **kwargs: Any) -> Case:
+        """``open``, returning only the case."""
+        return self.open(*args, **kwargs).case
 
     def _series(self, prefix: str, at: datetime, meta: dict[str, Any]) -> NumberSeries:
         key = series_key(prefix, at, self.calendar.timezone)
@@ -289,55 +288,73 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         except AggregateNotFoundError:
             return NumberSeries(key=key, meta=meta)
 
-    def act(self, actor: Actor, case_id: UUID | str, action: str, data: Any = None, *,
-            expected_version: int | None = None, ctx: CommandContext = CommandContext(),
-            idempotency: tuple[str, str] | None = None) -> Case:
+    def take_action(self, actor: Actor, case_id: UUID | str, action: str, data: Any = None, *,
+                    expected_version: int | None = None, ctx: CommandContext = CommandContext(),
+                    idempotency: tuple[str, str] | None = None) -> CommandResult:
+        """Load the case, decide the action (and what the cross-case policies do), save it all."""
         if data is not None and not isinstance(data, Mapping):
             raise InvalidFields(f"{action}: expected an object of fields", errors=[])
         at, imported = self._now(actor, ctx)
-        fresh = self._committed is None
+
+        def once(fresh: bool) -> CommandResult:
+            replay = self._replay(actor, idempotency)
+            if replay is not None:
+                return replay
+            case, copied = self._case_for_command(case_id, fresh)
+            if expected_version is not None and case.version != expected_version:
+                if copied:
+                    raise Stale  # the copy may be behind: compare with the stored case
+                raise VersionConflict(f"case is at version {case.version}, not {expected_version}",
+                                      current_version=case.version)
+            meta = event_meta(actor, at, ctx, imported=imported)
+            try:
+                others = self._decide(case, actor, action, data, at, meta, ctx)
+            except DomainError:
+                if copied:
+                    raise Stale from None  # refused on a copy that may be behind: decide on the stored case
+                raise
+            return self._saved(case, others, actor, idempotency, 200, meta)
+
+        def moved_on() -> VersionConflict:
+            current = self.get_case(case_id).version
+            return VersionConflict(f"case moved on to version {current}", current_version=current)
+
+        def forget() -> None:
+            if self._committed is not None:
+                self._committed.forget(case_id if isinstance(case_id, UUID) else UUID(str(case_id)))
+
         with self._writers(("case", str(case_id))):  # this process's writers of the case queue
-            for attempt in attempts():
-                idem = self._idempotent(actor, idempotency)
-                if isinstance(idem, Case):
-                    return idem
-                kept = None if fresh or self._committed is None else self._committed.checkout(case_id)
-                case, copied = (kept, True) if kept is not None else (self.get_case(case_id), False)
-                if expected_version is not None and case.version != expected_version:
-                    if copied:  # the copy may be behind: decide on the stored case
-                        fresh = True
-                        continue
-                    raise VersionConflict(f"case is at version {case.version}, not {expected_version}",
-                                          current_version=case.version)
-                ct = self.registry.get(case.case_type)
-                previous = case.status
-                meta = event_meta(actor, at, ctx, imported=imported)
-                try:
-                    case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
-                              meta=meta, known_staff=self.staff_exists)
-                    cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
-                    others = self._policies(case, ct, action, previous, at, cause)
-                except DomainError:
-                    if not copied:
-                        raise
-                    fresh = True  # refused on a copy that may be behind: decide again on the stored case
-                    continue
-                records = self._idem_record(actor, idempotency, case, 200, meta)
-                try:
-                    self.save(case, *others, *records)
-                    return case
-                except IntegrityError:
-                    fresh = True
-                    if expected_version is None:
-                        backoff(attempt)
-                    if self._committed is not None:
-                        self._committed.forget(case.id)  # the copy is behind
-                    if expected_version is not None:
-                        current = self.get_case(case_id).version
-                        raise VersionConflict(f"case moved on to version {current}",
-                                              current_version=current) from None
-            raise VersionConflict("too many concurrent writes on this case; try again",
-                                  current_version=self.get_case(case_id).version)
+            return retrying(once, fresh=self._committed is None, after_conflict=forget,
+                            on_conflict=moved_on if expected_version is not None else None,
+                            give_up=lambda: VersionConflict("too many concurrent writes on this case; try again",
+                                                            current_version=self.get_case(case_id).version))
+
+    def act(self, *args: Any, **kwargs: Any) -> Case:
+        """``take_action``, returning only the case."""
+        return self.take_action(*args, **kwargs).case
+
+    def _case_for_command(self, case_id: UUID | str, fresh: bool) -> tuple[Case, bool]:
+        """The case to decide on: this process's committed copy (no read), or the stored case;
+        and whether it is a copy."""
+        kept = None if fresh or self._committed is None else self._committed.checkout(case_id)
+        return (kept, True) if kept is not None else (self.get_case(case_id), False)
+
+    def _decide(self, case: Case, actor: Actor, action: str, data: Any, at: datetime, meta: dict[str, Any],
+                ctx: CommandContext) -> list[Any]:
+        """The action on ``case``; the other aggregates the cross-case policies changed."""
+        ct = self.registry.get(case.case_type)
+        previous = case.status
+        case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
+                  meta=meta, known_staff=self.staff_exists)
+        cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
+        return self._policies(case, ct, action, previous, at, cause)
+
+    def _saved(self, case: Case, others: list[Any], actor: Actor, idempotency: tuple[str, str] | None,
+               status: int, meta: dict[str, Any]) -> CommandResult:
+        """Save the case, what else the command changed and its idempotency record, in one transaction."""
+        records = self._idem_record(actor, idempotency, case, status, meta)
+        recordings = self.save(case, *others, *records)
+        return CommandResult(case=case, position=position_of(recordings))
 
     def _policies(self, case: Case, ct: Any, action: str, previous: str, at: datetime,
                   cause: CommandContext) -> list[Any]:
@@ -370,7 +387,8 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         return out
 
     # --------------------------------------------------------- idempotency
-    def _idempotent(self, actor: Actor, idempotency: tuple[str, str] | None) -> Case | None:
+    def _replay(self, actor: Actor, idempotency: tuple[str, str] | None) -> CommandResult | None:
+        """The recorded outcome of a request sent again with the same Idempotency-Key, if any."""
         if idempotency is None:
             return None
         key, request = idempotency
@@ -381,8 +399,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         if record.request != request:
             raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used with a different request")
         case = self.get_case(record.case_id, version=record.case_version)
-        case.replayed_status = record.status  # type: ignore[attr-defined]
-        return case
+        return CommandResult(case=case, position=None, replayed_status=record.status)
 
     def _idem_record(self, actor: Actor, idempotency: tuple[str, str] | None, case: Case,
                      status: int, meta: dict[str, Any]) -> list[IdempotencyRecord]:
@@ -396,17 +413,18 @@ class CaseTrail(SchemaLocked, Application[UUID]):
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:
         """One SLA pass over one case: record each newly breached clock once."""
         actor = Actor.system("sla-monitor")
+
+        def once(_fresh: bool) -> list[str]:
+            case = self.get_case(case_id)
+            at = now or self.clock()
+            breached = case.record_breaches(self.registry.get(case.case_type), at,
+                                            event_meta(actor, at, CommandContext()))
+            if breached:
+                self.save(case)
+            return list(breached)
+
         with self._writers(("case", str(case_id))):
-            for attempt in attempts():
-                case = self.get_case(case_id)
-                at = now or self.clock()
-                breached = case.record_breaches(self.registry.get(case.case_type), at,
-                                                event_meta(actor, at, CommandContext()))
-                if not breached:
-                    return []
-                try:
-                    self.save(case)
-                    return breached
-                except IntegrityError:
-                    backoff(attempt)
-        return []
+            try:
+                return retrying(once, give_up=lambda: VersionConflict("breaches not recorded: busy case"))
+            except VersionConflict:
+                return []  # the next pass records them

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Sequence
 from uuid import UUID
 
-from domain.history import jsonable
+from domain.storage.history import jsonable
 from projections.base import Batch, ReadModel, chunks, placeholders
 from projections.case_state import decode_cursor, encode_cursor, filter_clauses
 from projections.events import Event

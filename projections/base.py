@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from domain.registry import CaseTypeRegistry
+from domain.model.registry import CaseTypeRegistry
 from projections.events import Event, from_domain_event
 from projections.views import ReadModelView, Table
 

@@ -53,7 +53,7 @@ CASES = Table(
 
 
 def apply_clock(clocks: dict[str, list[Any]], change: dict[str, Any]) -> None:
-    """The domain's clock bookkeeping (``domain.clocks.apply_clock_change``), kept small."""
+    """The domain's clock bookkeeping (``domain.model.clocks.apply_clock_change``), kept small."""
     op, name = change["op"], change["name"]
     if op == "start":
         clocks[name] = [RUNNING, canon(change["due_at"]), 0]

@@ -19,8 +19,14 @@ from zoneinfo import ZoneInfo
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
+from domain.model import moments
+from domain.storage.chain import ChainedMapper
+from domain.model import topics as topic_names
+
 UTC = timezone.utc
-SKIPPED_TOPICS = ("domain.numbering:", "domain.idempotency:")
+# bookkeeping aggregates no read model shows (under their module paths before and after the move)
+SKIPPED_TOPICS = tuple(f"{name}:" for module in ("domain.model.numbering", "domain.model.idempotency")
+                       for name in topic_names.module_names(module))
 
 
 def canon(value: str | datetime | None) -> str | None:
@@ -40,25 +46,8 @@ def _canon_text(value: str) -> str:
 
 
 def parse_time(value: str | datetime | date, zone: ZoneInfo | None = None) -> datetime:
-    """A datetime from an ISO text, a datetime or a date (midnight in ``zone``).
-
-    Raises ValueError for anything else, or for a time without an offset."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day, tzinfo=zone or UTC)
-    elif isinstance(value, str):
-        text = value.strip()
-        if len(text) == 10:
-            d = date.fromisoformat(text)
-            moment = datetime(d.year, d.month, d.day, tzinfo=zone or UTC)
-        else:
-            moment = datetime.fromisoformat(text)
-    else:
-        raise ValueError(f"expected a date or an RFC 3339 time, got {value!r}")
-    if moment.tzinfo is None:
-        raise ValueError(f"time {value!s} needs a UTC offset (e.g. 2026-11-16T10:00:00+08:00)")
-    return moment
+    """A datetime from an ISO text, a datetime or a date (midnight in ``zone``); ValueError otherwise."""
+    return moments.parse_time(value, zone, dates=True)
 
 
 def seconds_between(start: str, end: str) -> float:
@@ -102,8 +91,15 @@ class Event:
 
 
 def event_type(topic: str) -> str:
-    """``domain.case:Case.ActionTaken`` -> ``Case.ActionTaken``."""
+    """``domain.model.case:Case.ActionTaken`` -> ``Case.ActionTaken``."""
     return topic.rsplit(":", 1)[-1]
+
+
+def plain_state(mapper: Mapper[Any], state: bytes) -> bytes:
+    """Decrypted and decompressed (``ChainedMapper.plain_state``, or as the library's Mapper does)."""
+    if isinstance(mapper, ChainedMapper):
+        return mapper.plain_state(state)
+    return ChainedMapper.plain_state(mapper, state)  # type: ignore[arg-type]
 
 
 def decode(mapper: Mapper[Any], notification: Notification) -> Event | None:
@@ -117,12 +113,7 @@ def decode(mapper: Mapper[Any], notification: Notification) -> Event | None:
     topic = notification.topic
     if topic.startswith(SKIPPED_TOPICS):
         return None
-    state = notification.state
-    if mapper.cipher:
-        state = mapper.cipher.decrypt(state)
-    if mapper.compressor:
-        state = mapper.compressor.decompress(state)
-    data = mapper.transcoder.decode(state)
+    data = mapper.transcoder.decode(plain_state(mapper, notification.state))
     if "class_version" in data:
         data = Mapper.to_domain_event(mapper, notification).__dict__
     data["originator_id"] = notification.originator_id

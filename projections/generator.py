@@ -21,9 +21,9 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from domain.actor import Actor
+from domain.model.actor import Actor
 from domain.application import CaseTrail
-from domain.errors import DomainError
+from domain.model.errors import DomainError
 
 SHANGHAI = timezone(timedelta(hours=8))
 START = datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)

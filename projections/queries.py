@@ -16,8 +16,8 @@ import time
 from datetime import date, datetime
 from typing import Any, Iterable
 
-from domain.calendar import load_calendar
-from domain.registry import CaseTypeRegistry
+from domain.model.calendar import load_calendar
+from domain.model.registry import CaseTypeRegistry
 from projections.audit_history import audit_events as _audit_events
 from projections.case_state import list_cases as _list_cases
 from projections.catalog import PROJECTIONS, resolve

@@ -12,7 +12,7 @@ notices when a rebuild switches a read model to a new version and moves to
 it. Errors are retried with back-off; a second worker on the same read model
 is harmless (the losing commit sees ``PositionMoved``).
 
-A database that is unavailable (``domain.pgstore.UNAVAILABLE``: an outage, a
+A database that is unavailable (``domain.storage.pgstore.UNAVAILABLE``: an outage, a
 restart) is not a bug: ``OutageLog`` reports it as one warning line per
 thread (error type and first line of the message; a reminder each
 ``REMIND_SECONDS`` while it lasts), one info line when the database is back,
@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from eventsourcing.persistence import Notification
 
-from domain.pgstore import UNAVAILABLE, unavailable_reason
+from domain.storage.pgstore import UNAVAILABLE, unavailable_reason
 from projections.base import Context, ReadModel
 from projections.catalog import open_model, resolve
 from projections.events import Event, decode

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.errors import DomainError
+from domain.model.errors import DomainError
 from projections.case_state import CASES, overdue_for_sla
 from projections.maintenance import model_at_active
 from projections.runner import OutageLog, Pump, retry_delay

@@ -31,8 +31,8 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL
 
-from domain.schema import schema_lock
-from domain.storage import env_for_url
+from domain.storage.schema import schema_lock
+from domain.storage.database import env_for_url
 
 def _retrying(create: Callable[[], None]) -> None:
     """Run ``create`` (table creation), trying again when another process or

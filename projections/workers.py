@@ -17,8 +17,8 @@ import threading
 from typing import Callable, Iterable
 
 from domain.application import CaseTrail
-from domain.audit import audit_key
-from domain.ledger import ChainBroken, maybe_checkpoint
+from domain.audit.verification import audit_key
+from domain.audit.ledger import ChainBroken, maybe_checkpoint
 from projections.runner import BATCH_SIZE, POLL_SECONDS, OutageLog, Worker
 from projections.sla import run_periodically
 from projections.views import Store

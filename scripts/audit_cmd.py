@@ -22,9 +22,9 @@ from uuid import UUID
 
 import click
 
-from domain.actor import Actor, CommandContext
+from domain.model.actor import Actor, CommandContext
 from domain.application import CaseTrail
-from domain.case import Case
+from domain.model.case import Case
 from scripts.database import existing_application
 
 KEY_ENV = "CASETRAIL_AUDIT_KEY"
@@ -51,7 +51,7 @@ def audit() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify_cmd(case: str | None, as_json: bool) -> None:
     """Check every hash chain and the last checkpoint; exit 1 on any problem."""
-    from domain.audit import audit_key, verify
+    from domain.audit.verification import audit_key, verify
 
     report = verify(application(), case_uuid(case) if case else None, key=audit_key())
     data = report.as_dict()
@@ -81,7 +81,7 @@ def _verify_text(data: dict[str, Any]) -> str:
 @audit.command("checkpoint")
 def checkpoint_cmd() -> None:
     """Record a signed digest (Merkle root, HMAC) of all chain heads."""
-    from domain.audit import ChainBroken, audit_key, checkpoint
+    from domain.audit.verification import ChainBroken, audit_key, checkpoint
 
     key = audit_key()
     if key is None:
@@ -104,8 +104,8 @@ def checkpoint_cmd() -> None:
 @click.option("--as", "as_staff", metavar="STAFF_ID", help="Record the export as this staff member.")
 def export_cmd(case: str, output: str, as_staff: str | None) -> None:
     """Write a self-contained evidence bundle for CASE."""
-    from domain.audit import audit_key, export_bundle
-    from domain.bundle import bundle_text
+    from domain.audit.verification import audit_key, export_bundle
+    from domain.audit.bundle import bundle_text
 
     if output != "-":
         folder = os.path.dirname(os.path.abspath(output))
@@ -138,7 +138,7 @@ def export_cmd(case: str, output: str, as_staff: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify_bundle_cmd(file: str, use_key: bool, key_var: str | None, as_json: bool) -> None:
     """Verify a bundle offline (no database): hashes, chain, proof, HMACs."""
-    from domain.bundle import load_bundle, verify_bundle
+    from domain.audit.bundle import load_bundle, verify_bundle
 
     key, var = None, key_var or (KEY_ENV if use_key else None)
     if var:

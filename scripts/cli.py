@@ -22,9 +22,9 @@ import click
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from domain.calendar import CalendarError
-from domain.errors import CaseTypeError, DomainError
-from domain.storage import StorageConfigError
+from domain.model.calendar import CalendarError
+from domain.model.errors import CaseTypeError, DomainError
+from domain.storage.database import StorageConfigError
 from scripts import (audit_cmd, bench_cmd, demo_cmd, projections_cmd, serve_cmd, sla_cmd, soak_cmd,
                      staff_cmd)
 

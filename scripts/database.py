@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from domain.application import CaseTrail
-from domain.storage import database_url, sqlite_file
+from domain.storage.database import database_url, sqlite_file
 
 
 class NoDatabase(click.ClickException):

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import click
-from eventsourcing.utils import get_topic
 
 from domain.application import CaseTrail
-from domain.case import Case
-from domain.errors import StaffNotFound
+from domain.model.case import Case
+from domain.model.topics import topics
+from domain.model.errors import StaffNotFound
 
 STAFF = [  # id, name, department, roles
     ("agent1", "张丽", "cs", ["agent"]),
@@ -204,7 +204,7 @@ def opened_since(app: CaseTrail, position: int) -> dict[str, int]:
     """Cases opened after ``position``, by type."""
     counts: dict[str, int] = {}
     for n in app.recorder.select_notifications(start=position + 1, limit=100_000,
-                                               topics=[get_topic(Case.Opened)]):
+                                               topics=topics(Case.Opened)):
         case_type = app.mapper.to_domain_event(n).case_type
         counts[case_type] = counts.get(case_type, 0) + 1
     return counts

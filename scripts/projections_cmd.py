@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from domain.storage import database_url
+from domain.storage.database import database_url
 from projections.catalog import resolve
 from projections.maintenance import rebuild, status
 from projections.views import Store

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import click
 
-from domain.storage import database_url, env_for_url
+from domain.storage.database import database_url, env_for_url
 from projections.workers import start_background
 
 

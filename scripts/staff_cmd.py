@@ -13,11 +13,11 @@ import sys
 from datetime import timedelta
 
 import click
-from eventsourcing.utils import get_topic
 
-from domain.actor import ROLES
+from domain.model.actor import ROLES
 from domain.application import CaseTrail
-from domain.staff import Staff
+from domain.model.staff import Staff
+from domain.model.topics import topics
 from scripts.database import existing_application
 
 
@@ -55,7 +55,7 @@ def staff_list() -> None:
     app = existing_application()
     after = 0
     while True:
-        page = app.recorder.select_notifications(start=after + 1, limit=500, topics=[get_topic(Staff.Registered)])
+        page = app.recorder.select_notifications(start=after + 1, limit=500, topics=topics(Staff.Registered))
         for n in page:
             member = app.load(n.originator_id)
             click.echo("\t".join([member.staff_id, member.name, member.department, ",".join(member.roles),

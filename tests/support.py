@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from domain.actor import Actor
+from domain.model.actor import Actor
 from domain.application import CaseTrail
-from domain.case import Case
-from domain.storage import env_for_url
+from domain.model.case import Case
+from domain.storage.database import env_for_url
 
 SHANGHAI = timezone(timedelta(hours=8))
 # Monday 2026-11-16 10:00 Asia/Shanghai

@@ -21,8 +21,8 @@ import statistics
 import time
 from typing import Any, Callable, Iterator
 
-from domain.copying import PlainCopy
-from domain.storage import env_for_url
+from domain.model.copying import PlainCopy
+from domain.storage.database import env_for_url
 from scripts.bench import baselines, datagen, workloads
 from scripts.throwaway_pg import DURABLE_SERVER_OPTIONS, SERVER_OPTIONS, ThrowawayPostgres
 

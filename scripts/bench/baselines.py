@@ -26,10 +26,10 @@ from urllib.parse import urlparse
 
 import psycopg
 
-from domain.transcoder import MsgpackTranscoder
+from domain.storage.transcoder import MsgpackTranscoder
 
 TABLE = "bench_baseline_events"
-TOPIC = "domain.case:Case.ActionTaken"
+TOPIC = "domain.model.case:Case.ActionTaken"
 
 
 class BaselineError(RuntimeError):

@@ -31,9 +31,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CaseTrail
-from domain.chain import ChainedMapper
-from domain.errors import DomainError
-from domain.storage import env_for_url
+from domain.storage.chain import ChainedMapper
+from domain.model.errors import DomainError
+from domain.storage.database import env_for_url
 from scripts.bench import roster, stories
 
 FLUSH_EVERY = 4000
@@ -242,7 +242,7 @@ def generate(url: str, events: int, seed: int = 20261116, app_class: type[CaseTr
 def verify_sample(url: str, dataset: Dataset, sample: int = 50, seed: int = 7) -> int:
     """Read back ``sample`` generated cases with a plain CaseTrail: each decodes,
     replays to its stored version, and its hash chain links up. Returns the count."""
-    from domain.chain import genesis_hash
+    from domain.storage.chain import genesis_hash
 
     app = CaseTrail(env_for_url(url))
     try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.approvals import ApprovalState
+from domain.model.approvals import ApprovalState
 from scripts.bench import roster as r
 
 WAIT = "wait"

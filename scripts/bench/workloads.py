@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Transcoder
 
 from domain.application import CaseTrail
-from domain.storage import env_for_url
+from domain.storage.database import env_for_url
 from scripts.bench import roster
 
 

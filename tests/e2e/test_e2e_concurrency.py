@@ -18,7 +18,7 @@ Never a 5xx. Afterwards the history holds each accepted write exactly once
 rebuilt from its events (``?version=``, and in-process after the server
 stopped) is the case the server shows. The last test runs the same race
 without HTTP in between, on as many threads as the server runs the
-application in: this process's writers of one case queue (``domain.locks``)
+application in: this process's writers of one case queue (``domain.storage.locks``)
 rather than collide on the stored version and run out of retries.
 """
 
@@ -34,7 +34,7 @@ import httpx
 from eventsourcing.persistence import IntegrityError
 
 from domain.application import CaseTrail
-from domain.audit import verify
+from domain.audit.verification import verify
 from tests.e2e.conftest import CUSTOMER, Server
 
 CLIENTS = 64

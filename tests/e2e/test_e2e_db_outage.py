@@ -41,7 +41,7 @@ import pytest
 
 from api.events import feed_page
 from domain.application import CaseTrail
-from domain.audit import verify
+from domain.audit.verification import verify
 from tests.e2e.conftest import CUSTOMER, run_cli, serving
 from tests.pg import ThrowawayPostgres
 

@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from domain.application import CaseTrail
-from domain.ledger import read_ledger
+from domain.audit.ledger import read_ledger
 from projections.catalog import PROJECTIONS
 from projections.maintenance import drop_versions
 from projections.views import ACTIVE, Store
@@ -51,7 +51,7 @@ ENV = {"CASETRAIL_AUDIT_KEY": "multiprocess-test-key", "CASETRAIL_CHECKPOINT_INT
 STARTUP = """
 import sys, time
 from pathlib import Path
-from domain.access import AccessLedger
+from domain.audit.access import AccessLedger
 from domain.application import CaseTrail
 from projections.base import Context
 from projections.catalog import PROJECTIONS, open_model

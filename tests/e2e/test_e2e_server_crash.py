@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import httpx
 
 from domain.application import CaseTrail
-from domain.audit import verify
+from domain.audit.verification import verify
 from tests.e2e.conftest import CASETRAIL, CUSTOMER, ROOT, Server, cli_env, free_port, run_cli, wait_ready
 
 WRITERS = 6

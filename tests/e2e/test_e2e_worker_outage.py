@@ -37,8 +37,8 @@ import psycopg
 import pytest
 
 from domain.application import CaseTrail
-from domain.audit import verify
-from domain.ledger import read_ledger
+from domain.audit.verification import verify
+from domain.audit.ledger import read_ledger
 from projections.maintenance import status
 from projections.views import Store
 from tests.e2e.conftest import CASETRAIL, CUSTOMER, ROOT, cli_env, run_cli

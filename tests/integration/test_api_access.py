@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from api.app import create_app
-from domain.access import access_ledger
 from domain.application import CaseTrail
 
 with warnings.catch_warnings():
@@ -258,6 +257,6 @@ def test_reviewer_reads_everything_and_writes_nothing(api: Api) -> None:
                 r = api.call("POST", f"/v1/cases/{case_id}/actions/{step.action}", "reviewer", step.data)
                 assert r.status_code == 403, (step, r.text)
     assert api.view(case_id, "reviewer")["version"] == version  # reads and refusals changed nothing
-    reads = access_ledger(api.app).reads_of(case_id)  # ... but the reviewer's reads are on record
+    reads = api.app.access_ledger.reads_of(case_id)  # ... but the reviewer's reads are on record
     assert [r["what"] for r in reads] == ["case", "case", "history", "case", "case", "case"]
     assert {r["actor"] for r in reads} == {"reviewer"} and reads[1]["detail"] == {"version": 2}

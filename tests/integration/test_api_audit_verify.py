@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from api.app import create_app
-from domain.storage import is_postgres
+from domain.storage.database import is_postgres
 from tests.support import World, complaint_to
 
 with warnings.catch_warnings():

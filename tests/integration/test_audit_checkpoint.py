@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from domain.application import CaseTrail
-from domain.audit import AuditKeyMissing, ChainBroken, checkpoint, ledger_id, maybe_checkpoint, read_ledger, verify
-from domain.bundle import merkle_root, record_hash, signature_valid, sorted_leaves
-from domain.ledger import iter_notifications
-from domain.storage import env_for_url
+from domain.audit.verification import AuditKeyMissing, ChainBroken, checkpoint, ledger_id, maybe_checkpoint, read_ledger, verify
+from domain.audit.bundle import merkle_root, record_hash, signature_valid, sorted_leaves
+from domain.audit.ledger import iter_notifications
+from domain.storage.database import env_for_url
 from scripts.cli import cli
 from tests.integration.test_audit_tamper import KEY, Tamper
 from tests.support import World, complaint_to

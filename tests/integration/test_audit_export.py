@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from domain.access import AccessLedger, access_ledger, record_read
-from domain.audit import checkpoint, export_bundle, read_ledger, verify
-from domain.bundle import verify_bundle
+from domain.audit.access import AccessLedger, record_read
+from domain.audit.verification import checkpoint, export_bundle, read_ledger, verify
+from domain.audit.bundle import verify_bundle
 from scripts.cli import cli
 from tests.integration.test_audit_tamper import KEY
 from tests.support import World, complaint_to
@@ -50,7 +50,7 @@ def test_bundle_from_the_database_verifies_offline(database_url: str) -> None:
     report = verify_bundle(json.loads(json.dumps(bundle)), KEY)
     assert report.ok and report.covered_version == case.version, report.failures
     assert verify_bundle(bundle, None).ok
-    reads = access_ledger(world.app).reads_of(str(case.id))
+    reads = world.app.access_ledger.reads_of(str(case.id))
     assert [(r["actor"], r["roles"], r["what"]) for r in reads] == [("reviewer", ["reviewer"], "export")]
     assert reads[0]["detail"]["events"] == case.version
 
@@ -105,7 +105,7 @@ def test_cli_export_and_verify_bundle(database_url: str, tmp_path: Path, monkeyp
     assert runner.invoke(cli, ["audit", "verify-bundle", "--key-env", str(path)]).exit_code == 2
     missing = runner.invoke(cli, ["audit", "export", "TS-209901-9999", "-o", str(tmp_path / "x.json")])
     assert missing.exit_code != 0 and not (tmp_path / "x.json").exists()
-    reads = access_ledger(world.app).reads_of(str(case.id))
+    reads = world.app.access_ledger.reads_of(str(case.id))
     assert [(r["actor"], r["what"]) for r in reads] == [("reviewer", "export")]
 
 
@@ -120,8 +120,8 @@ def test_access_ledger_is_a_separate_application(database_url: str) -> None:
     assert world.app.recorder.max_notification_id() == position  # nothing in the case store
     names = tables(database_url)
     assert ("access_events" if database_url.startswith("sqlite") else "accessledger_events") in names
-    ledger = access_ledger(world.app)
-    assert ledger is access_ledger(world.app)
+    ledger = world.app.access_ledger
+    assert ledger is world.app.access_ledger
     assert [r["what"] for r in ledger.reads_of(str(case.id))] == ["history", "case", "history"]
     assert all(r["at"] == world.now.isoformat() and r["detail"] == {"via": "test"} for r in ledger.reads_of(
         str(case.id)))

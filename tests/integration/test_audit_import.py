@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.actor import CommandContext
-from domain.audit import checkpoint, verify
-from domain.errors import InvalidFields, RoleNotAllowed
+from domain.model.actor import CommandContext
+from domain.audit.verification import checkpoint, verify
+from domain.model.errors import InvalidFields, RoleNotAllowed
 from tests.integration.test_audit_tamper import KEY
 from tests.support import CUSTOMER, ORDER_CUSTOMER, SHANGHAI, World
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import CaseNotFound
+from domain.model.errors import CaseNotFound
 from tests.support import World
 
 ROLES = ("agent", "supervisor", "dept_head", "reviewer")

@@ -23,9 +23,9 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from domain.audit import checkpoint, verify
-from domain.bundle import decode_prev_hash
-from domain.case import Case
+from domain.audit.verification import checkpoint, verify
+from domain.audit.bundle import decode_prev_hash
+from domain.model.case import Case
 from scripts.cli import cli
 from tests.support import World, complaint_to
 

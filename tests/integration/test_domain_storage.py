@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import msgpack
 import pytest
 
-from domain.chain import genesis_hash, record_hash
-from domain.errors import IdempotencyMismatch, InvalidFields, VersionConflict
+from domain.storage.chain import genesis_hash, record_hash
+from domain.model.errors import IdempotencyMismatch, InvalidFields, VersionConflict
 from tests.support import World, complaint_to
 
 
@@ -32,7 +32,7 @@ def test_lifecycle_survives_restart(database_url: str) -> None:
     fresh = World.__new__(World)
     fresh.now = world.now
     from domain.application import CaseTrail
-    from domain.storage import env_for_url
+    from domain.storage.database import env_for_url
 
     fresh.app = CaseTrail(env_for_url(database_url), clock=lambda: world.now)
     assert fresh.app.get_case(case.id).view(None, None) == view
@@ -62,7 +62,7 @@ def test_stored_bodies_are_msgpack_and_chained(database_url: str) -> None:
 def test_unconditional_write_retries_conditional_write_conflicts(database_url: str) -> None:
     one, two = World(database_url), World.__new__(World)
     from domain.application import CaseTrail
-    from domain.storage import env_for_url
+    from domain.storage.database import env_for_url
 
     two.now = one.now
     two.app = CaseTrail(env_for_url(database_url), clock=lambda: one.now)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from domain.ledger import read_ledger
+from domain.audit.ledger import read_ledger
 from projections.workers import start_background
 from tests.support import World, complaint_to
 

@@ -17,10 +17,10 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.application import CaseTrail
-from domain.chain import genesis_hash
-from domain.errors import ActionNotAllowed, VersionConflict
-from domain.storage import env_for_url
-from tests.support import World, complaint_to
+from domain.storage.chain import genesis_hash
+from domain.model.errors import ActionNotAllowed, VersionConflict
+from domain.storage.database import env_for_url
+from tests.support import CUSTOMER, World, complaint_to
 
 CONTACT = {"channel": "phone", "summary": "called back"}
 
@@ -110,17 +110,19 @@ def test_snapshots_load_the_same_case_and_continue_the_chain(database_url: str) 
 
 @pytest.mark.postgres
 def test_one_trip_recorder_keeps_ids_unique_and_ordered(pg_url: str) -> None:
-    from domain.recorder import OneTripRecorder
+    from domain.storage.recorder import OneTripRecorder
 
     world = World(pg_url)
     recorder = world.app.recorder
     assert isinstance(recorder, OneTripRecorder)
     before = recorder.max_notification_id() or 0
-    case = world.open("complaint")  # the case and its number series: several events in one call
+    # the case and its number series: several events in one call
+    result = world.app.open(world.actor("agent"), "complaint", "Case", CUSTOMER, {})
+    case = result.case
     notifications = recorder.select_notifications(before, 10, inclusive_of_start=False)
     ids = [n.id for n in notifications]
     assert len(ids) >= 2 and ids == list(range(before + 1, before + 1 + len(ids)))
-    assert case.recorded_position == ids[-1]
+    assert result.position == ids[-1] and not result.replayed
     stored = recorder.select_events(case.id)
     duplicate = StoredEvent(case.id, 1, stored[0].topic, stored[0].state)
     with pytest.raises(IntegrityError):

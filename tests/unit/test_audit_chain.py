@@ -1,4 +1,4 @@
-"""Chain classification (``domain.audit.classify_chain``) and the Merkle tree,
+"""Chain classification (``domain.audit.verification.classify_chain``) and the Merkle tree,
 on synthetic stored events (no database): every single-byte change of every
 event, every deletion, every swap, truncation and whole-aggregate loss is
 reported with the right version and kind."""
@@ -10,15 +10,15 @@ import itertools
 import msgpack
 import pytest
 
-from domain.audit import Problem, classify_chain
-from domain.bundle import (
+from domain.audit.verification import Problem, classify_chain
+from domain.audit.bundle import (
     EMPTY_ROOT, checkpoint_message, decode_prev_hash, genesis_hash, leaf_hash, merkle_proof, merkle_root,
     record_hash, root_from_proof, sign_checkpoint, signature_valid,
 )
 
 AID = "1858b4ec-eadb-56dc-ae7f-916f9b6b2704"
-OPENED = "domain.case:Case.Opened"
-TAKEN = "domain.case:Case.ActionTaken"
+OPENED = "domain.model.case:Case.Opened"
+TAKEN = "domain.model.case:Case.ActionTaken"
 
 
 def chain(n: int = 6, aid: str = AID) -> list[tuple[int, str, bytes]]:
@@ -72,7 +72,7 @@ def test_every_single_byte_change_is_reported_at_its_version(k: int) -> None:
 
 def test_changed_topic_is_an_alteration() -> None:
     rows = chain()
-    rows[2] = (3, "domain.case:Case.Escalated", rows[2][2])
+    rows[2] = (3, "domain.model.case:Case.Escalated", rows[2][2])
     assert classify(rows) == {(3, "altered")}
 
 

@@ -1,4 +1,4 @@
-"""Evidence bundles verified offline (``domain.bundle``): a bundle built from a
+"""Evidence bundles verified offline (``domain.audit.bundle``): a bundle built from a
 chain verifies; a change to any meaningful byte fails, naming what failed;
 the verifier needs nothing but the standard library and msgpack."""
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from domain import chain as domain_chain
-from domain.bundle import (
+from domain.storage import chain as domain_chain
+from domain.audit.bundle import (
     FORMAT, dump_bundle, genesis_hash, load_bundle, make_bundle, merkle_proof, record_hash, sign_checkpoint,
     sorted_leaves, merkle_root, verify_bundle,
 )
@@ -81,7 +81,7 @@ def test_every_byte_of_every_stored_body_matters() -> None:
 
 
 MUTATIONS = [
-    ("topic", lambda b: b["events"][2].__setitem__("topic", "domain.case:Case.Escalated"), {"hash"}),
+    ("topic", lambda b: b["events"][2].__setitem__("topic", "domain.model.case:Case.Escalated"), {"hash"}),
     ("hash", lambda b: b["events"][2].__setitem__("hash", "0" * 64), {"hash"}),
     ("prev_hash", lambda b: b["events"][2].__setitem__("prev_hash", "0" * 64), {"prev_hash"}),
     ("version", lambda b: b["events"][2].__setitem__("version", 4), {"versions"}),
@@ -127,7 +127,7 @@ def test_verifier_imports_nothing_of_the_database_layer(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     dump_bundle(bundle_for(), str(path))
     code = (
-        "import sys; from domain.bundle import load_bundle, verify_bundle\n"
+        "import sys; from domain.audit.bundle import load_bundle, verify_bundle\n"
         f"r = verify_bundle(load_bundle({str(path)!r}), b'audit-key')\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('eventsourcing', 'sqlite3', '_sqlite3', 'psycopg', 'psycopg_pool', 'domain.application'))\n"

@@ -1,4 +1,4 @@
-"""Unit tests for domain.calendar: working days, working-time arithmetic, the loader."""
+"""Unit tests for domain.model.calendar: working days, working-time arithmetic, the loader."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.calendar import BusinessCalendar, CalendarError, load_calendar
+from domain.model.calendar import BusinessCalendar, CalendarError, load_calendar
 
 SH = ZoneInfo("Asia/Shanghai")
 DEFAULT = BusinessCalendar()

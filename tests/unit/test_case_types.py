@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from domain.casetype import BUILTIN_DIR
-from domain.registry import CaseTypeRegistry, load_case_type
-from domain.errors import CaseTypeError
+from domain.model.casetype import BUILTIN_DIR
+from domain.model.registry import CaseTypeRegistry, load_case_type
+from domain.model.errors import CaseTypeError
 
 MINIMAL = '''
 name = "parking"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from domain.errors import (
+from domain.model.errors import (
     ActionNotAllowed, GuardFailed, InvalidFields, RoleNotAllowed, UnknownAction, UnknownCaseType,
 )
 from tests.support import CUSTOMER, ORDER_CUSTOMER, World, complaint_to

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from uuid import uuid4
 
-from domain.copying import PlainCopy, plain_copy
+from domain.model.copying import PlainCopy, plain_copy
 from tests.support import World
 
 

@@ -1,4 +1,4 @@
-"""Unit tests for domain.durations: the duration notation and due times."""
+"""Unit tests for domain.model.durations: the duration notation and due times."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.calendar import BusinessCalendar
-from domain.durations import Duration, parse_duration
+from domain.model.calendar import BusinessCalendar
+from domain.model.durations import Duration, parse_duration
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = BusinessCalendar()

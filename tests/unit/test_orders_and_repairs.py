@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.errors import (
+from domain.model.errors import (
     ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, ApprovalsMissing, DuplicateApproval,
     GuardFailed, InvalidFields, RoleNotAllowed,
 )
@@ -180,7 +180,7 @@ def test_return_visit_by_hand_and_reschedule(world: World) -> None:
 
 
 def test_importer_supplies_original_time(world: World) -> None:
-    from domain.actor import CommandContext
+    from domain.model.actor import CommandContext
 
     past = world.now - timedelta(days=400)
     importer = world.actor("importer")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.storage import StorageConfigError, env_for_url
+from domain.storage.database import StorageConfigError, env_for_url
 
 
 def test_postgresql_url_options() -> None:

@@ -1,4 +1,4 @@
-"""Tests for domain.transcoder.MsgpackTranscoder.
+"""Tests for domain.storage.transcoder.MsgpackTranscoder.
 
 Runs the eventsourcing library's own ``TranscoderTestCase`` against the
 msgpack transcoder. Only the tests that assert JSON bytes or JSON-specific
@@ -42,7 +42,7 @@ from eventsourcing.tests.persistence import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.transcoder import (
+from domain.storage.transcoder import (
     EXT_REGISTERED,
     EXT_TUPLE,
     EXT_UUID,
@@ -414,7 +414,7 @@ class Counter(Aggregate):
 
 def test_application_round_trip() -> None:
     app: Application[UUID] = Application(
-        env={"TRANSCODER_TOPIC": "domain.transcoder:MsgpackTranscoder"}
+        env={"TRANSCODER_TOPIC": "domain.storage.transcoder:MsgpackTranscoder"}
     )
     assert isinstance(app.mapper.transcoder, MsgpackTranscoder)
     counter = Counter("x")

@@ -14,7 +14,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from domain.errors import CaseTypeError, InvalidFields
+from domain.model.errors import CaseTypeError, InvalidFields
+from domain.model.moments import parse_time
 
 FIELD_TYPES = ("string", "text", "enum", "int", "decimal", "bool", "datetime", "staff")
 SPEC_KEYS = {"type", "required", "default", "values", "min", "max", "max_length", "doc"}
@@ -142,24 +143,6 @@ def check_text(value: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode (no lone surrogates)") from None
-
-
-def parse_time(value: Any) -> datetime:
-    """Parse an RFC 3339 timestamp with offset; raise ValueError otherwise."""
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, str) and 0 < len(value) <= 64:
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"must be an RFC 3339 time with offset, got {value!r}") from None
-    else:
-        raise ValueError(f"must be an RFC 3339 time with offset, got {value!r}")
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"must include a UTC offset, got {value!r}")
-    if not 1970 <= dt.year <= 9998:
-        raise ValueError(f"is out of range: {value!r}")
-    return dt
 
 
 def validate_fields(

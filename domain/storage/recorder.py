@@ -25,7 +25,7 @@ made the application decide the command again (a second case, or the same
 action twice).
 
 Selected with the library's ``APPLICATION_RECORDER_TOPIC`` setting
-(``domain.storage.env_for_url``).
+(``domain.storage.database.env_for_url``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-TOPIC = "domain.recorder:OneTripRecorder"
+TOPIC = "domain.storage.recorder:OneTripRecorder"
 ATTEMPTS, WAIT_SECONDS = 10, 0.2  # as the library's own retry of a write
 log = logging.getLogger(__name__)
 

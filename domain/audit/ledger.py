@@ -27,10 +27,12 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Notification
 
-from domain.actor import Actor, CommandContext, event_meta, stable_id
-from domain.bundle import decode_prev_hash, genesis_hash, merkle_root, record_hash, sign_checkpoint, sorted_leaves
-from domain.errors import DomainError, VersionConflict
-from domain.history import event_type
+from domain.model.actor import Actor, CommandContext, event_meta, stable_id
+from domain.audit.bundle import decode_prev_hash, genesis_hash, merkle_root, record_hash, sign_checkpoint, sorted_leaves
+from domain.model.errors import DomainError, VersionConflict
+from domain.storage.chain import ChainedMapper
+from domain.storage.history import event_type
+from domain.model.topics import register_moved
 
 LEDGER_NAME = "casetrail"
 CHUNK = 5000
@@ -112,7 +114,7 @@ def stored_prev_hash(mapper: Any, state: bytes) -> str | None:
     """The ``prev_hash`` inside a stored body (after the mapper's cipher and
     compressor, if any), or None if unreadable."""
     try:
-        state = _plain(mapper, state)
+        state = ChainedMapper.plain_state(mapper, state)
     except Exception:
         return None
     return decode_prev_hash(state)
@@ -225,7 +227,7 @@ def read_ledger(app: Any, batch: int = 500) -> LedgerState | None:
             after = state.version = stored.originator_version
             kind = event_type(stored.topic)
             try:
-                body = decode(_plain(app.mapper, stored.state))
+                body = decode(ChainedMapper.plain_state(app.mapper, stored.state))
                 if kind == "HeadsRecorded":
                     state.heads.update({str(k): [int(v[0]), str(v[1])] for k, v in body["heads"].items()})
                     state.trailing = state.trailing or after
@@ -238,9 +240,5 @@ def read_ledger(app: Any, batch: int = 500) -> LedgerState | None:
     return state if state.version else None
 
 
-def _plain(mapper: Any, state: bytes) -> bytes:
-    if mapper.cipher:
-        state = mapper.cipher.decrypt(state)
-    if mapper.compressor:
-        state = mapper.compressor.decompress(state)
-    return bytes(state)
+# Events stored before the domain became packages name this module by its old path.
+register_moved(__name__)

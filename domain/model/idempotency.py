@@ -15,7 +15,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.actor import stable_id
+from domain.model.actor import stable_id
+from domain.model.topics import register_moved
 
 
 def fingerprint(*parts: Any) -> str:
@@ -41,3 +42,7 @@ class IdempotencyRecord(Aggregate):
         self.case_id = case_id
         self.case_version = case_version
         self.head_hash: str | None = None
+
+
+# Events stored before the domain became packages name this module by its old path.
+register_moved(__name__)

@@ -78,7 +78,7 @@ def env_for_url(url: str) -> dict[str, str]:
         _check_query(url, query, {"pool_size": 0, "max_overflow": 0, "connect_timeout": 1}, ("schema",))
         env = {
             # The library's factory, its pool failing fast and recovering by itself in an outage.
-            "PERSISTENCE_MODULE": "domain.pgstore:Factory",
+            "PERSISTENCE_MODULE": "domain.storage.pgstore:Factory",
             "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")),
             "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parsed.port or 5432),
@@ -91,7 +91,7 @@ def env_for_url(url: str) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "5",
             "CREATE_TABLE": "y",
             # The same writes in one round trip (domain/recorder.py).
-            "APPLICATION_RECORDER_TOPIC": "domain.recorder:OneTripRecorder",
+            "APPLICATION_RECORDER_TOPIC": "domain.storage.recorder:OneTripRecorder",
         }
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]

@@ -2,7 +2,7 @@
 
 ``CaseTypeRegistry.load(*extra_dirs)`` reads every built-in file of
 ``domain/case_types`` (``_common.toml`` is merged into each) plus the files
-of extra folders, validates each (``domain.casetype.build_case_type``: errors
+of extra folders, validates each (``domain.model.casetype.build_case_type``: errors
 name the file and the key) and checks that follow-ups open known types.
 A new procedure is a new file.
 """
@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from domain.casetype import BUILTIN_DIR, CaseType, build_case_type
-from domain.errors import CaseTypeError, UnknownCaseType
+from domain.model.casetype import BUILTIN_DIR, CaseType, build_case_type
+from domain.model.errors import CaseTypeError, UnknownCaseType
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
 
-from domain.case import Case
-from domain.casetype import CaseType
-from domain.conditions import lookup, matches
+from domain.model.case import Case
+from domain.model.casetype import CaseType
+from domain.model.conditions import lookup, matches
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.actor import stable_id
-from domain.copying import PlainCopy
+from domain.model.actor import stable_id
+from domain.model.copying import PlainCopy
+from domain.model.topics import register_moved
 
 
 def series_key(prefix: str, at: datetime, timezone: str) -> str:
@@ -49,3 +50,7 @@ class NumberSeries(PlainCopy, Aggregate):
 
     def describe(self) -> dict[str, Any]:
         return {"key": self.key, "last": self.last}
+
+
+# Events stored before the domain became packages name this module by its old path.
+register_moved(__name__)

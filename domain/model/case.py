@@ -17,20 +17,21 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.actor import Actor, stable_id
-from domain.approvals import ApprovalState, compute_chain
-from domain.calendar import BusinessCalendar
-from domain.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
-from domain.clocks import apply_clock_change, clock_view, overdue_clocks, plan_clock_changes, plan_extension
-from domain.conditions import lookup, matches
-from domain.copying import PlainCopy
-from domain.durations import Duration
-from domain.errors import (
+from domain.model.actor import Actor, stable_id
+from domain.model.approvals import ApprovalState, compute_chain
+from domain.model.calendar import BusinessCalendar
+from domain.model.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
+from domain.model.clocks import apply_clock_change, clock_view, overdue_clocks, plan_clock_changes, plan_extension
+from domain.model.conditions import lookup, matches
+from domain.model.copying import PlainCopy
+from domain.model.durations import Duration
+from domain.model.errors import (
     ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, DuplicateApproval, GuardFailed,
     InvalidFields, RoleNotAllowed, UnknownAction,
 )
-from domain.fields import validate_fields
-from domain.guards import check_guards, guards_hold
+from domain.model.fields import validate_fields
+from domain.model.guards import check_guards, guards_hold
+from domain.model.topics import register_moved
 
 Meta = dict[str, Any]
 
@@ -425,3 +426,7 @@ class Case(PlainCopy, Aggregate):
             "escalations": [dict(e) for e in self.escalations],
             "allowed_actions": self.allowed_actions(ct, actor) if ct and actor else [],
         }
+
+
+# Events stored before the domain became packages name this module by its old path.
+register_moved(__name__)

@@ -88,6 +88,14 @@ class ChainedMapper(Mapper[UUID]):
         heads[originator_id] = record_hash(topic, data)
         return StoredEvent(originator_id=originator_id, originator_version=version, topic=topic, state=data)
 
+    def plain_state(self, state: bytes) -> bytes:
+        """A stored body as the transcoder wrote it: decrypted and decompressed (if configured)."""
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return bytes(state)
+
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
         if SNAPSHOT_TOPIC_MARK not in stored_event.topic:

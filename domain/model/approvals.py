@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from domain.casetype import CaseType
-from domain.conditions import matches
+from domain.model.casetype import CaseType
+from domain.model.conditions import matches
 
 
 def compute_chain(case_type: CaseType, context: Mapping[str, Any]) -> dict[str, Any]:

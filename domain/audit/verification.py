@@ -17,7 +17,7 @@ its own events (``classify_chain``). Kinds of problem:
 - the checkpoint itself: ``checkpoint_invalid`` (signature or Merkle root
   wrong, ledger damaged). Without a key, a ``no_key`` warning.
 
-Checkpoints are recorded by ``domain.ledger`` (re-exported here). No HTTP.
+Checkpoints are recorded by ``domain.audit.ledger`` (re-exported here). No HTTP.
 """
 
 from __future__ import annotations
@@ -28,23 +28,23 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
 
-from domain.actor import Actor, CommandContext
-from domain.bundle import (
+from domain.model.actor import Actor, CommandContext
+from domain.audit.bundle import (
     genesis_hash, make_bundle, merkle_proof, merkle_root, record_hash, signature_valid, sorted_leaves,
 )
-from domain.case import Case
-from domain.chain import project_with_head
-from domain.errors import CaseNotFound
-from domain.ledger import (  # noqa: F401  (re-exported: the audit API)
+from domain.model.case import Case
+from domain.model.topics import topic_prefixes
+from domain.storage.chain import project_with_head
+from domain.model.errors import CaseNotFound
+from domain.audit.ledger import (  # noqa: F401  (re-exported: the audit API)
     AuditKeyMissing, ChainBroken, LedgerState, checkpoint, iter_notifications, ledger_id, maybe_checkpoint,
     read_ledger, stored_prev_hash,
 )
 
 INTEGRITY = ("altered", "reordered", "snapshot_mismatch")
 COMPLETENESS = ("missing", "truncated", "case_missing", "head_mismatch")
-CASE_TOPIC = get_topic(Case) + "."  # "domain.case:Case."
+CASE_TOPICS = topic_prefixes(Case)  # "domain.model.case:Case.", and the path before the move
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -141,7 +141,7 @@ def _verify_all(app: Any, signed: dict[UUID, list[Any]], report: VerifyReport) -
         if last is None:
             ok = version == 1 and prev == genesis_hash(oid)
             seen[oid] = [version, h]
-            cases += n.topic.startswith(CASE_TOPIC)
+            cases += n.topic.startswith(CASE_TOPICS)
         else:
             ok = version == last[0] + 1 and prev == last[1]
             last[0], last[1] = version, h
@@ -341,10 +341,9 @@ def _near(a: str, b: str) -> bool:
 # ---------------------------------------------------------------- export
 def export_bundle(app: Any, case_id: UUID | str, *, key: str | bytes | None, actor: Actor,
                   ctx: CommandContext = CommandContext(), access: Any = None) -> dict[str, Any]:
-    """The case's evidence bundle (see ``domain.bundle``); records the export in
+    """The case's evidence bundle (see ``domain.audit.bundle``); records the export in
     the access ledger. With a key, first signs a checkpoint if the case's head
     is not covered yet (skipped, with the older checkpoint, if a chain is broken)."""
-    from domain.access import access_ledger
 
     case = app.get_case(case_id)
     ledger = read_ledger(app)
@@ -368,6 +367,6 @@ def export_bundle(app: Any, case_id: UUID | str, *, key: str | bytes | None, act
                          exported_at=now.isoformat(), exported_by=actor.id, checkpoint=cp, proof=proof, key=key,
                          case={"number": case.number, "type": case.case_type, "status": case.status,
                                "version": case.version})
-    (access or access_ledger(app)).record_read(actor, aid, "export", {
+    (access or app.access_ledger).record_read(actor, aid, "export", {
         "events": len(stored), "checkpoint_seq": cp["seq"] if cp else None}, ctx=ctx)
     return bundle

@@ -2,7 +2,7 @@
 
 Owns everything a reviewer needs to check a case's history *without* the
 database: the hash of a stored event (``record_hash``, identical to
-``domain.chain``'s), the genesis hash, the Merkle tree over aggregate heads
+``domain.storage.chain``'s), the genesis hash, the Merkle tree over aggregate heads
 that checkpoints sign (leaves ``H(0x00 | id|version|head)``, nodes
 ``H(0x01 | left | right)``, sorted by aggregate id, an odd node carried up
 unchanged), the checkpoint's HMAC message, and the bundle layout.
@@ -41,12 +41,12 @@ EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
 # ------------------------------------------------------------- event hashes
 def genesis_hash(originator_id: Any) -> str:
-    """The ``prev_hash`` of version 1 (same as ``domain.chain.genesis_hash``)."""
+    """The ``prev_hash`` of version 1 (same as ``domain.storage.chain.genesis_hash``)."""
     return hashlib.sha256(b"casetrail-genesis:" + str(originator_id).encode()).hexdigest()
 
 
 def record_hash(topic: str, state: bytes) -> str:
-    """The hash of one stored event (same as ``domain.chain.record_hash``)."""
+    """The hash of one stored event (same as ``domain.storage.chain.record_hash``)."""
     h = hashlib.sha256(topic.encode("utf-8"))
     h.update(b"\n")
     h.update(state)

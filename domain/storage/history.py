@@ -14,13 +14,13 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from domain.chain import record_hash
+from domain.storage.chain import record_hash
 
 HIDDEN = {"originator_id", "originator_version", "timestamp", "meta", "prev_hash", "stored_hash", "originator_topic"}
 
 
 def event_type(topic: str) -> str:
-    """``domain.case:Case.ActionTaken`` -> ``ActionTaken``."""
+    """``domain.model.case:Case.ActionTaken`` -> ``ActionTaken``."""
     return topic.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
 
 

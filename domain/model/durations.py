@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from domain.calendar import BusinessCalendar
+from domain.model.calendar import BusinessCalendar
 
 __all__ = ["Duration", "UNITS", "WALL_UNITS", "WORKING_UNITS", "parse_duration"]
 

@@ -10,7 +10,7 @@ pool. As it comes, an outage (the server stopped, or restarted) goes badly:
 - the pool retries a failed reconnection with a back-off that grows to
   minutes, so it may notice late that the database is back.
 
-``Factory`` (``PERSISTENCE_MODULE``, set by ``domain.storage.env_for_url``)
+``Factory`` (``PERSISTENCE_MODULE``, set by ``domain.storage.database.env_for_url``)
 is the library's PostgreSQL factory with an ``OutagePool``:
 
 - an idle connection whose socket has something to say (the server's
@@ -45,7 +45,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError, Persiste
 from eventsourcing.postgres import ConnectionPool, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
 
-TOPIC = "domain.pgstore:Factory"
+TOPIC = "domain.storage.pgstore:Factory"
 PROBE_SECONDS = 1.0       # while the database is down: how often, and how long, a caller waits for it
 RECONNECT_SECONDS = 3.0   # a failed reconnection gives up after this, so the next caller starts afresh
 

@@ -7,7 +7,7 @@ changes a case's version.
 ``accessledger_events``, SQLite ``access_events`` (the library's SQLite
 factory always names the application table ``stored_events``, so a recorder
 subclass supplies the name). Its events are msgpack and hash-chained like the
-cases', so ``domain.audit.verify(ledger)`` checks them too. One ``AccessLog``
+cases', so ``domain.audit.verification.verify(ledger)`` checks them too. One ``AccessLog``
 aggregate per subject (a case id, or a name such as ``audit-events``)
 records each ``Read``: actor, roles, what was read, details, and the usual
 event metadata.
@@ -16,9 +16,7 @@ event metadata.
 from __future__ import annotations
 
 import os
-import threading
-import weakref
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Mapping
 from uuid import UUID
 
@@ -27,20 +25,17 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from domain.actor import Actor, CommandContext, event_meta, stable_id
-from domain.application import CaseTrail
-from domain.errors import InvalidFields, VersionConflict
-from domain.history import case_history, jsonable
-from domain.schema import SchemaLocked
-from domain.storage import database_url, env_for_url
+from domain.model.actor import Actor, CommandContext, event_meta, stable_id
+from domain.model.errors import InvalidFields, VersionConflict
+from domain.model.moments import utc_now
+from domain.storage.history import case_history, jsonable
+from domain.storage.chained import ChainedApplication
+from domain.storage.database import database_url, env_for_url
+from domain.model.topics import register_moved
 
 SQLITE_TABLE = "access_events"
 SHARED_KEYS = ("PERSISTENCE_MODULE", "CREATE_TABLE", "AGGREGATE_CACHE_MAXSIZE")
 SHARED_PREFIXES = ("SQLITE_", "POSTGRES_")
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class AccessSQLiteRecorder(SQLiteApplicationRecorder):
@@ -68,14 +63,11 @@ class AccessLog(Aggregate):
         self.reads += 1
 
 
-class AccessLedger(SchemaLocked, Application[UUID]):
-    """A separate application (own tables) recording who read what."""
+class AccessLedger(ChainedApplication):
+    """A separate application (own tables) recording who read what, stored and chained
+    like the cases (``ChainedApplication``)."""
 
     name = "AccessLedger"
-    # The same msgpack transcoder, hash-chaining mapper and loader as the cases.
-    construct_transcoder = CaseTrail.construct_transcoder
-    construct_mapper = CaseTrail.construct_mapper
-    load = CaseTrail.load
 
     def __init__(self, env: Mapping[str, str] | None = None, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.clock = clock
@@ -95,15 +87,6 @@ class AccessLedger(SchemaLocked, Application[UUID]):
         """The access ledger in the same database as ``app``, on its clock."""
         env = {k: v for k, v in app.env.items() if k in SHARED_KEYS or k.startswith(SHARED_PREFIXES)}
         return cls(env, clock=getattr(app, "clock", utc_now))
-
-    def save(self, *objs: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Save, continuing each aggregate's hash chain (as ``CaseTrail.save``)."""
-        heads = {a.id: getattr(a, "head_hash", None) for a in objs}
-        with self.mapper.chaining(heads):  # type: ignore[attr-defined]
-            recordings = super().save(*objs, **kwargs)
-        for a in objs:
-            a.head_hash = heads.get(a.id)
-        return recordings
 
     def record_read(self, actor: Actor, subject: str, what: str, detail: Mapping[str, Any] | None = None,
                     ctx: CommandContext = CommandContext()) -> int:
@@ -140,20 +123,12 @@ def _read_entry(entry: dict[str, Any]) -> dict[str, Any]:
             "hash": entry["hash"]}
 
 
-_LEDGERS: "weakref.WeakKeyDictionary[Application[UUID], AccessLedger]" = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def access_ledger(app: Application[UUID]) -> AccessLedger:
-    """The (cached) access ledger for ``app``'s database."""
-    with _LOCK:
-        ledger = _LEDGERS.get(app)
-        if ledger is None:
-            ledger = _LEDGERS[app] = AccessLedger.for_app(app)
-        return ledger
-
-
-def record_read(app: Application[UUID], actor: Actor, subject: Any, what: str,
+def record_read(app: Any, actor: Actor, subject: Any, what: str,
                 detail: Mapping[str, Any] | None = None, ctx: CommandContext = CommandContext()) -> int:
-    """Record a read through ``app``'s access ledger (for the API)."""
-    return access_ledger(app).record_read(actor, str(subject), what, detail, ctx)
+    """Record a read through the access ledger of ``app`` (``CaseTrail.access_ledger``)."""
+    ledger: AccessLedger = app.access_ledger
+    return ledger.record_read(actor, str(subject), what, detail, ctx)
+
+
+# Events stored before the domain became packages name this module by its old path.
+register_moved(__name__)

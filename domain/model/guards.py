@@ -15,11 +15,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Mapping
 
-from domain.approvals import ApprovalState
-from domain.conditions import lookup, matches
-from domain.durations import parse_duration
-from domain.errors import ApprovalsMissing, GuardFailed
-from domain.fields import parse_time
+from domain.model.approvals import ApprovalState
+from domain.model.conditions import lookup, matches
+from domain.model.durations import parse_duration
+from domain.model.errors import ApprovalsMissing, GuardFailed
+from domain.model.fields import parse_time
 
 
 def check_guards(

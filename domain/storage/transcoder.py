@@ -4,7 +4,7 @@ Owns the byte format of every event (and snapshot) state that casetrail
 writes to the event store: :class:`MsgpackTranscoder` is an
 ``eventsourcing.persistence.Transcoder`` that encodes with msgpack instead
 of JSON.  Applications select it with the library's ``TRANSCODER_TOPIC``
-setting (``"domain.transcoder:MsgpackTranscoder"``) or by overriding
+setting (``"domain.storage.transcoder:MsgpackTranscoder"``) or by overriding
 ``Application.construct_transcoder``.
 
 Plain values (``None``, ``bool``, ``int`` within 64 bits, ``float``,

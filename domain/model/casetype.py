@@ -5,7 +5,7 @@ guards, effects), the clocks (SLA deadlines), approval rules, escalations and
 follow-ups (cross-case policies). ``build_case_type`` validates one parsed
 file and raises ``CaseTypeError`` naming the file and key for anything
 malformed; reading the files and the ``CaseTypeRegistry`` of the types in
-force are in ``domain.registry``.
+force are in ``domain.model.registry``.
 
 Shared definitions (``correct_field``, the escalation ladder) live in
 ``_common.toml`` and are merged into every type; a type may override them.
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from domain.conditions import check_condition
-from domain.durations import Duration, parse_duration
-from domain.errors import CaseTypeError
-from domain.fields import FieldSpec
+from domain.model.conditions import check_condition
+from domain.model.durations import Duration, parse_duration
+from domain.model.errors import CaseTypeError
+from domain.model.fields import FieldSpec
 
 BUILTIN_DIR = Path(__file__).parent / "case_types"
 OPEN = "@open"
@@ -85,7 +85,7 @@ class ClockSpec:
 
     def duration_for(self, context: Mapping[str, Any]) -> Duration:
         if self.duration_by:
-            from domain.conditions import lookup
+            from domain.model.conditions import lookup
 
             value = lookup(context, self.duration_by["field"])
             text = self.duration_by["map"].get(value)

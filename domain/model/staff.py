@@ -17,9 +17,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.actor import ROLES, Actor, stable_id
-from domain.copying import PlainCopy
-from domain.errors import InvalidFields
+from domain.model.actor import ROLES, Actor, stable_id
+from domain.model.copying import PlainCopy
+from domain.model.errors import InvalidFields
+from domain.model.topics import register_moved
 
 TOKEN_PREFIX = "ct_"
 
@@ -111,3 +112,7 @@ class ApiToken(PlainCopy, Aggregate):
         if self.revoked:
             return False
         return self.expires_at is None or datetime.fromisoformat(self.expires_at) > now
+
+
+# Events stored before the domain became packages name this module by its old path.
+register_moved(__name__)

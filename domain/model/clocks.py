@@ -16,10 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from domain.calendar import BusinessCalendar
-from domain.casetype import CaseType
-from domain.conditions import matches
-from domain.durations import Duration, parse_duration
+from domain.model.calendar import BusinessCalendar
+from domain.model.casetype import CaseType
+from domain.model.conditions import matches
+from domain.model.durations import Duration, parse_duration
 
 RUNNING, PAUSED, MET, BREACHED = "running", "paused", "met", "breached"
 ACTIVE = (RUNNING, PAUSED)

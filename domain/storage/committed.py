@@ -6,7 +6,7 @@ another process wrote the case since; then the save fails on the version
 (the event store's optimistic check, a unique (id, version) key), so nothing
 is ever recorded on a stale state, and ``act`` forgets the copy and decides
 again on a fresh load. Copies are kept and handed out as deep copies
-(``domain.copying``): what a caller does with a case never reaches them.
+(``domain.model.copying``): what a caller does with a case never reaches them.
 """
 
 from __future__ import annotations

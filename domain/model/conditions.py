@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from domain.errors import CaseTypeError
+from domain.model.errors import CaseTypeError
 
 OPERATORS = {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "present"}
 

@@ -1,0 +1,49 @@
+"""The application base every casetrail store shares: msgpack bodies, hash-chained events.
+
+``ChainedApplication`` is the eventsourcing ``Application`` with the
+msgpack transcoder, the hash-chaining mapper (``domain.storage.chain``),
+tables created under the schema lock, aggregates loaded with their chain
+head (``project_with_head``), and a ``save`` that continues each
+aggregate's chain and returns the library's recordings. The cases
+(``domain.application.CaseTrail``) and the access ledger
+(``domain.audit.access.AccessLedger``) are both built on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, Recording, Transcoder
+
+from domain.storage.chain import ChainedMapper, project_with_head
+from domain.storage.schema import SchemaLocked
+from domain.storage.transcoder import MsgpackTranscoder
+
+
+class ChainedApplication(SchemaLocked, Application[UUID]):
+    def construct_transcoder(self) -> Transcoder:
+        return MsgpackTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ChainedMapper)
+
+    def load(self, aggregate_id: UUID, version: int | None = None) -> Any:
+        return self.repository.get(aggregate_id, version=version, projector_func=project_with_head)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:  # type: ignore[override]
+        """Save aggregates in one transaction, continuing each one's hash chain."""
+        aggregates = [o for o in objs if o is not None]
+        heads = {a.id: getattr(a, "head_hash", None) for a in aggregates}
+        assert isinstance(self.mapper, ChainedMapper)
+        with self.mapper.chaining(heads):
+            recordings = super().save(*aggregates, **kwargs)
+        for a in aggregates:
+            a.head_hash = heads.get(a.id)
+        return recordings
+
+
+def position_of(recordings: list[Recording[UUID]]) -> int | None:
+    """The notification position of a save (the highest of its recordings)."""
+    return max((r.notification.id for r in recordings), default=None)

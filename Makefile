@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv venv-test postgres run test bench soak
+.PHONY: venv venv-test postgres run lint test bench soak
 
 # `make run` installs only what running needs (the base install, no extras);
 # `make test` adds the test and bench extras. Each reinstalls only when
@@ -28,7 +28,13 @@ postgres:
 run: venv
 	$(BIN)/casetrail demo && $(BIN)/casetrail serve
 
-test: venv-test postgres
+# Static checks: style and bugs (ruff), types (mypy, strict on domain/model), the layers (import-linter).
+lint: venv-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy domain/model
+	$(BIN)/lint-imports
+
+test: lint postgres
 	$(BIN)/pytest -q -n 2
 
 bench: venv-test postgres

@@ -19,8 +19,8 @@ from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem
 from domain.audit.access import record_read
-from domain.model.actor import CommandContext
 from domain.audit.verification import audit_key, verify
+from domain.model.actor import CommandContext
 
 VERIFY_ROLES = {"reviewer", "dept_head", "general_manager", "admin"}
 

@@ -14,8 +14,8 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from domain.model.actor import Actor
 from domain.application import CaseTrail
+from domain.model.actor import Actor
 from domain.model.errors import AuthenticationFailed, RoleNotAllowed
 
 

@@ -27,9 +27,9 @@ from api import params
 from api.auth import authenticate, authenticate_writer
 from api.negotiation import canonical, read_body, render
 from api.problems import Problem, bad_request, invalid
+from domain.application import CaseTrail, CommandResult
 from domain.audit.access import record_read
 from domain.model.actor import Actor, CommandContext
-from domain.application import CaseTrail, CommandResult
 from domain.model.case import Case
 from domain.model.errors import UnknownAction, VersionConflict
 from domain.model.fields import parse_time

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -34,8 +35,8 @@ from api.negotiation import render, wants_event_stream
 from api.problems import UNAVAILABLE
 from domain.application import CaseTrail
 from domain.model.case import Case
-from domain.model.topics import topics
 from domain.model.errors import AuthenticationFailed
+from domain.model.topics import topics
 from domain.storage.history import history_entry
 
 CASE_TOPICS = tuple(sorted(t for c in vars(Case).values() if isinstance(c, type) and issubclass(c, Case.Event)
@@ -46,6 +47,8 @@ log = get_logger("casetrail.events")
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 TOKEN_RECHECK_SECONDS = 5.0  # an open stream ends within this long of its token's revocation
+UNAUTHORIZED_EVENT = (b'event: unauthorized\ndata: {"detail": "the token was revoked or expired, '
+                      b'or its staff member deactivated"}\n\n')
 DEFAULT_STREAM_SECONDS, MAX_STREAM_SECONDS = 300.0, 3600.0
 
 
@@ -106,7 +109,7 @@ async def stream(app: CaseTrail, after: int, seconds: float, token: str) -> Asyn
             checked = time.monotonic()
             if not valid:
                 log.info("event stream ended: its token is no longer valid")
-                yield b"event: unauthorized\ndata: {\"detail\": \"the token was revoked or expired, or its staff member deactivated\"}\n\n"
+                yield UNAUTHORIZED_EVENT
                 return
         try:
             items = await run_in_threadpool(feed_page, app, after, 100)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any, MutableMapping, TextIO
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 import structlog
 

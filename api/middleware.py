@@ -77,7 +77,8 @@ class RequestLifecycle:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None)
             self.metrics.observe(scope["method"], route or "unmatched", status, seconds)
-            where = {"route": route} if route else {"route": None, "path": DIGITS.sub("#", redact_text(scope["path"]))[:200]}
+            where = ({"route": route} if route else
+                     {"route": None, "path": DIGITS.sub("#", redact_text(scope["path"]))[:200]})
             self.log.info("request", method=scope["method"], **where, status=status,
                           duration_ms=round(seconds * 1000, 2))
 

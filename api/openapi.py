@@ -12,11 +12,12 @@ component schemas, some of which are derived from the case-type files
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from domain.model.registry import CaseTypeRegistry
 from domain.model.fields import FieldSpec
+from domain.model.registry import CaseTypeRegistry
 
 Schema = dict[str, Any]
 Paths = Mapping[str, Mapping[str, Any]]

@@ -10,7 +10,7 @@ their bounds, for every endpoint alike (including the read-model ones, e.g.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 
@@ -19,8 +19,8 @@ from api.problems import bad_request
 LOST_PLUS = re.compile(r"\s([0-9]{2}:?[0-9]{2})$")
 LEAP_SECOND = re.compile(r"(?<=T[0-9]{2}:[0-9]{2}):60(?=[.Z+-]|$)")
 MAX_DIGITS = 40  # longer than any bound here; int() refuses (slowly) beyond 4300 digits
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(9998, 12, 31, tzinfo=timezone.utc)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, tzinfo=UTC)
 
 
 def only(request: Request, *names: str) -> None:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -131,7 +132,7 @@ async def list_cases(request: Request) -> Response:
     cursor = _param(request, "cursor", 1000)
     opened_from, opened_to = _time(request, "opened_from"), _time(request, "opened_to")
     overdue = None if overdue_text is None else overdue_text == "true"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
         **kwargs, overdue=overdue, opened_from=opened_from, opened_to=opened_to, now=now, limit=limit,
         cursor=cursor)))
@@ -245,7 +246,8 @@ PERFORMANCE = {"type": "object", "properties": {
     "required": ["staff_id", "from", "to", *KPIS]}
 REPORT = {"type": "object", "properties": {
     "department": STR, "month": STR, "complaints_received": INT, "complaints_handled": INT,
-    "handling_rate_pct": PCT, "handling_rate_target_pct": oa.nullable(NUM), "handling_rate_met": oa.nullable({"type": "boolean"}),
+    "handling_rate_pct": PCT, "handling_rate_target_pct": oa.nullable(NUM),
+    "handling_rate_met": oa.nullable({"type": "boolean"}),
     "complaints_return_visited": INT, "return_visit_rate_pct": PCT, "return_visit_rate_target_pct": oa.nullable(NUM),
     "return_visit_rate_met": oa.nullable({"type": "boolean"}), "complaints_satisfied": INT,
     "satisfaction_rate_pct": PCT, "satisfaction_rate_target_pct": oa.nullable(NUM),

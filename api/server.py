@@ -37,8 +37,9 @@ import json
 import os
 import resource
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -63,7 +64,7 @@ class ServerLimits:
     shutdown_timeout: int = 5
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ServerLimits":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerLimits:
         env = os.environ if environ is None else environ
         default = cls()
 
@@ -246,7 +247,8 @@ async def send_busy(send: Any, limit: int) -> None:
 
 
 class QuietAcceptErrors:
-    """A loop exception handler: running out of descriptors is one warning per ``interval``, not a traceback per accept."""
+    """Loop exception handler: running out of descriptors is one warning per ``interval``,
+    not a traceback per failed accept."""
 
     def __init__(self, interval: float = 10.0) -> None:
         self.interval = interval

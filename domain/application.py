@@ -17,38 +17,46 @@ recorded on a stale state); cases are snapshotted every 100 events.
 
 from __future__ import annotations
 
-import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from domain.audit.access import AccessLedger
 from domain.audit import ledger as _ledger  # noqa: F401  (its stored events must decode in every process)
+from domain.audit.access import AccessLedger
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.calendar import BusinessCalendar, load_calendar
 from domain.model.case import Case
-from domain.model.moments import utc_now
-from domain.model.registry import CaseTypeRegistry
-from domain.storage.chain import project_with_head
-from domain.storage.committed import CommittedCases
 from domain.model.errors import (
-    AuthenticationFailed, CaseNotFound, DomainError, IdempotencyMismatch, InvalidFields, RoleNotAllowed,
-    StaffExists, StaffNotFound, VersionConflict,
+    AuthenticationFailed,
+    CaseNotFound,
+    DomainError,
+    IdempotencyMismatch,
+    InvalidFields,
+    RoleNotAllowed,
+    StaffExists,
+    StaffNotFound,
+    VersionConflict,
 )
-from domain.storage.history import case_history
 from domain.model.idempotency import IdempotencyRecord
-from domain.storage.locks import KeyedLocks
+from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
-from domain.storage.chained import ChainedApplication, position_of
-from domain.storage.retry import Stale, retrying
-from domain.storage.database import database_url, env_for_url
+from domain.model.registry import CaseTypeRegistry
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
+from domain.storage.chain import project_with_head
+from domain.storage.chained import ChainedApplication, position_of
+from domain.storage.committed import CommittedCases
+from domain.storage.database import database_url, env_for_url
+from domain.storage.history import case_history
+from domain.storage.locks import KeyedLocks
+from domain.storage.retry import Stale, retrying
 
 POLICY = Actor.system("policy")
 
@@ -65,7 +73,7 @@ class CommandResult:
     @property
     def replayed(self) -> bool:
         return self.replayed_status is not None
-log = logging.getLogger(__name__)
+log = structlog.get_logger("casetrail.application")
 
 
 class CaseTrail(ChainedApplication):
@@ -109,7 +117,7 @@ class CaseTrail(ChainedApplication):
         super().close()
 
     @classmethod
-    def from_url(cls, url: str | None = None, **kwargs: Any) -> "CaseTrail":
+    def from_url(cls, url: str | None = None, **kwargs: Any) -> CaseTrail:
         """The application on ``url`` (default: ``CASETRAIL_DATABASE_URL``)."""
         env = env_for_url(url or database_url())
         env.setdefault("AGGREGATE_CACHE_MAXSIZE", "5000")
@@ -131,7 +139,7 @@ class CaseTrail(ChainedApplication):
         try:
             super().take_snapshot(aggregate_id, version, projector_func)
         except PersistenceError as e:
-            log.warning("snapshot of %s at version %s not taken: %s", aggregate_id, version, e)
+            log.warning("snapshot not taken", case_id=str(aggregate_id), version=version, error=str(e))
 
     def _now(self, actor: Actor, ctx: CommandContext) -> tuple[datetime, bool]:
         if ctx.occurred_at is None:

@@ -17,8 +17,9 @@ record stays the event store (``GET /v1/cases/{id}/history``); this is its index
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 from uuid import UUID
 
 from domain.storage.history import jsonable
@@ -94,7 +95,7 @@ def summarize(e: Event, number: str | None) -> tuple[str, Any]:
 
 
 class AuditBatch(Batch):
-    def __init__(self, model: "AuditHistory", events: Sequence[Event]) -> None:
+    def __init__(self, model: AuditHistory, events: Sequence[Event]) -> None:
         self.model = model
         self.rows: list[tuple[Any, ...]] = []
         self.numbers: list[tuple[str, str]] = []

@@ -12,8 +12,9 @@ read model does not care about still move its position.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import Tracking
@@ -32,7 +33,7 @@ class Context:
     zone: ZoneInfo
 
     @classmethod
-    def of(cls, app: Any) -> "Context":
+    def of(cls, app: Any) -> Context:
         return cls(registry=app.registry, zone=app.calendar.zone)
 
     def closed_states(self, case_type: str) -> tuple[str, ...]:

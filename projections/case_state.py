@@ -20,14 +20,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
+from domain.model.clocks import RUNNING, apply_clock_change
 from projections.base import Batch, ReadModel, chunks, placeholders
 from projections.events import Event, canon
 from projections.views import Table
 
-RUNNING, PAUSED, MET, BREACHED = "running", "paused", "met", "breached"
 COLUMNS = ("id", "number", "type", "status", "title", "assignee", "department", "customer_id",
            "customer_tier", "opened_at", "updated_at", "next_due_at", "sla_due_at", "version", "closed", "clocks")
 ITEM_COLUMNS = ("id", "number", "type", "status", "title", "assignee", "department", "customer_id",
@@ -53,29 +54,25 @@ CASES = Table(
 
 
 def apply_clock(clocks: dict[str, list[Any]], change: dict[str, Any]) -> None:
-    """The domain's clock bookkeeping (``domain.model.clocks.apply_clock_change``), kept small."""
-    op, name = change["op"], change["name"]
-    if op == "start":
-        clocks[name] = [RUNNING, canon(change["due_at"]), 0]
-        return
-    clock = clocks.get(name)
-    if clock is None:
-        return
-    if op == "stop":
-        late = canon(change["at"]) > clock[1]  # type: ignore[operator]
-        clock[0] = BREACHED if clock[2] or late else MET
-    elif op == "pause":
-        clock[0] = PAUSED
-    elif op == "resume":
-        clock[0], clock[1] = RUNNING, canon(change["due_at"])
-    elif op == "extend":
-        clock[1] = canon(change["due_at"])
-    elif op == "breach":
-        clock[2] = 1
+    """Apply one recorded clock change by the domain's own rule (``apply_clock_change``);
+    the row keeps ``[state, due_at, breached]`` of each clock."""
+    name = change["name"]
+    if change["op"] != "start" and name not in clocks:
+        return  # a change to a clock this row never saw start (cannot happen with a complete log)
+    full = {name: _domain_clock(name, clocks[name])} if name in clocks else {}
+    apply_clock_change(full, change)
+    clock = full[name]
+    clocks[name] = [clock["state"], canon(clock["due_at"]), 1 if clock["breached"] else 0]
+
+
+def _domain_clock(name: str, row: list[Any]) -> dict[str, Any]:
+    state, due_at, breached = row
+    return {"name": name, "state": state, "due_at": due_at, "breached": bool(breached), "paused_at": None,
+            "stopped_at": None, "started_at": None, "duration": None, "policy_version": None, "escalate_to": None}
 
 
 class CaseStateBatch(Batch):
-    def __init__(self, model: "CaseState", events: Sequence[Event]) -> None:
+    def __init__(self, model: CaseState, events: Sequence[Event]) -> None:
         self.model = model
         self.rows: dict[str, dict[str, Any]] = {}
         self.dirty: set[str] = set()

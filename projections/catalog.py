@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from projections.audit_history import AuditHistory
 from projections.base import Context, ReadModel

@@ -11,8 +11,8 @@ on both back ends, and ``datetime.fromisoformat`` reads it back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,10 @@ from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
 from domain.model import moments
-from domain.storage.chain import ChainedMapper
 from domain.model import topics as topic_names
+from domain.storage.chain import ChainedMapper
 
-UTC = timezone.utc
+UTC = UTC
 # bookkeeping aggregates no read model shows (under their module paths before and after the move)
 SKIPPED_TOPICS = tuple(f"{name}:" for module in ("domain.model.numbering", "domain.model.idempotency")
                        for name in topic_names.module_names(module))

@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from domain.model.actor import Actor
 from domain.application import CaseTrail
+from domain.model.actor import Actor
 from domain.model.errors import DomainError
 
 SHANGHAI = timezone(timedelta(hours=8))

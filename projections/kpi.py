@@ -84,9 +84,10 @@ Per department per month (``dept_monthly``; complaints, 001 B§10)
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from projections.events import Event, canon, local_day, seconds_between

@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from projections.base import Context, ReadModel
 from projections.catalog import PROJECTIONS, open_model, resolve
@@ -52,7 +53,7 @@ def rebuild(app: Any, store: Store, names: Iterable[str] | None = None, *, batch
             store.view(name, versions[name], PROJECTIONS[name].tables, setup=False).drop()
     models = [open_model(store, name, versions[name], context, indexes=False) for name in chosen]
     pump = Pump(app, models, batch_size)
-    started, start_position = datetime.now(timezone.utc), pump.position
+    started, start_position = datetime.now(UTC), pump.position
 
     def report(_: int) -> None:
         if progress:
@@ -65,7 +66,7 @@ def rebuild(app: Any, store: Store, names: Iterable[str] | None = None, *, batch
             model.view.create_indexes()
         pump.catch_up(stop, report)
     result = RebuildResult(versions, pump.position, pump.position - start_position,
-                           (datetime.now(timezone.utc) - started).total_seconds(),
+                           (datetime.now(UTC) - started).total_seconds(),
                            interrupted=bool(stop and stop.is_set()))
     if result.interrupted or not switch:
         return result
@@ -101,7 +102,7 @@ def status(app: Any, store: Store) -> list[dict[str, Any]]:
     """Position and lag (events and seconds) of each read model's active version,
     and of an unfinished rebuild."""
     head = app.recorder.max_notification_id() or 0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     pointers = store.pointers()
     out = []
     for name, cls in PROJECTIONS.items():

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 from domain.model.calendar import load_calendar
 from domain.model.registry import CaseTypeRegistry
@@ -60,7 +61,7 @@ class ReadModels:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_app(cls, app: Any) -> "ReadModels":
+    def for_app(cls, app: Any) -> ReadModels:
         """Read models of ``app``'s database, sharing its connection pool."""
         models = cls(store=Store.for_app(app))
         models.zone = app.calendar.zone

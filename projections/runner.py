@@ -24,12 +24,13 @@ outage the LISTEN/NOTIFY subscription is opened again on a new connection.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
+import structlog
 from eventsourcing.persistence import Notification
 
 from domain.storage.pgstore import UNAVAILABLE, unavailable_reason
@@ -38,7 +39,7 @@ from projections.catalog import open_model, resolve
 from projections.events import Event, decode
 from projections.views import POSTGRES, PositionMoved, Store, commit_together
 
-log = logging.getLogger("casetrail.projections")
+log = structlog.get_logger("casetrail.projections")
 BATCH_SIZE = 500
 POLL_SECONDS = 0.25
 VERSION_CHECK_SECONDS = 1.0
@@ -53,30 +54,29 @@ class OutageLog:
     warning when it goes (a reminder every ``REMIND_SECONDS`` while it stays away) and one
     info line when it is back; anything else as an error with its traceback."""
 
-    def __init__(self, what: str, logger: logging.Logger = log) -> None:
+    def __init__(self, what: str, logger: Any = log) -> None:
         self.what = what
-        self.log = logger
+        self.log = logger.bind(worker=what)
         self.since: float | None = None  # when the database was first found unavailable
         self._warned = 0.0
 
     def failed(self, error: BaseException, retry_in: float) -> None:
         if not isinstance(error, UNAVAILABLE):
-            self.log.error("%s failed; retrying in %.1f s", self.what, retry_in, exc_info=error)
+            self.log.error("failed; retrying", retry_in_s=round(retry_in, 1), exc_info=error)
             return
         now = time.monotonic()
         if self.since is None:
             self.since = self._warned = now
-            self.log.warning("%s: database unavailable (%s); retrying until it is back", self.what,
-                             unavailable_reason(error))
+            self.log.warning("database unavailable; retrying until it is back", reason=unavailable_reason(error))
         elif now - self._warned >= REMIND_SECONDS:
             self._warned = now
-            self.log.warning("%s: database still unavailable after %.0f s (%s)", self.what, now - self.since,
-                             unavailable_reason(error))
+            self.log.warning("database unavailable (still)", seconds=round(now - self.since),
+                             reason=unavailable_reason(error))
 
     def succeeded(self) -> None:
         """The database answered: say so once if it had been unavailable."""
         if self.since is not None:
-            self.log.info("%s: database available again after %.1f s", self.what, time.monotonic() - self.since)
+            self.log.info("database available again", seconds=round(time.monotonic() - self.since, 1))
             self.since = None
 
 
@@ -141,7 +141,8 @@ class Pump:
             except UNAVAILABLE:
                 raise  # the database went away: no use trying the others; the caller reports it once
             except Exception as e:  # keep the others going; the caller retries this one
-                log.exception("read model %s v%s failed at position %s", model.name, model.version, model.position)
+                log.exception("read model failed", read_model=model.name, version=model.version,
+                              position=model.position)
                 failure = failure or e
         if failure:
             raise failure
@@ -177,7 +178,7 @@ class Worker:
             model = self.models.get(name)
             if model is None or model.version != version:
                 if model is not None:
-                    log.info("read model %s switched from v%s to v%s", name, model.version, version)
+                    log.info("read model switched", read_model=name, old_version=model.version, version=version)
                 self.models[name] = open_model(self.store, name, version, self.context)
                 changed = True
         self.pump.models = list(self.models.values())
@@ -245,7 +246,7 @@ class Worker:
         if failure and not self.stop_event.is_set():
             raise failure[0]
 
-    def _drain(self, inbox: "queue.Queue[Notification | None]") -> None:
+    def _drain(self, inbox: queue.Queue[Notification | None]) -> None:
         while not self.stop_event.is_set():
             try:
                 first = inbox.get(timeout=0.2)

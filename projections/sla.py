@@ -12,11 +12,12 @@ twice. Given the same events and ``now`` a pass records the same thing.
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import structlog
 
 from domain.model.errors import DomainError
 from projections.case_state import CASES, overdue_for_sla
@@ -24,7 +25,7 @@ from projections.maintenance import model_at_active
 from projections.runner import OutageLog, Pump, retry_delay
 from projections.views import Store
 
-log = logging.getLogger("casetrail.sla")
+log = structlog.get_logger("casetrail.sla")
 PAGE = 500
 
 
@@ -61,7 +62,7 @@ def _record(app: Any, row: dict[str, Any], now: datetime) -> list[Breach]:
             return []
         case = app.get_case(row["id"])
     except DomainError as e:
-        log.warning("SLA pass skipped case %s: %s", row["id"], e)
+        log.warning("SLA pass skipped a case", case_id=row["id"], error=str(e))
         return []
     out = []
     for name in clocks:
@@ -83,7 +84,7 @@ def run_periodically(app: Any, store: Store, stop: threading.Event, interval: fl
             outage.succeeded()
             wait = interval
             if breaches:
-                log.info("SLA pass recorded %d breach(es)", len(breaches))
+                log.info("SLA pass recorded breaches", breaches=len(breaches))
         except Exception as e:
             wait = retry_delay(e, interval)
             outage.failed(e, wait)

@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from projections.base import Batch, ReadModel, chunks, placeholders
 from projections.events import Event
 from projections.kpi import (
-    DEPT_COUNTERS, STAFF_COUNTERS, Deltas, KpiTracker, State, figures, pct, period_of,
+    DEPT_COUNTERS,
+    STAFF_COUNTERS,
+    Deltas,
+    KpiTracker,
+    State,
+    figures,
+    pct,
+    period_of,
 )
 from projections.views import Table
 
@@ -48,7 +56,7 @@ def _increments(table: str, keys: Sequence[str], counters: Sequence[str]) -> str
 
 
 class PerformanceBatch(Batch):
-    def __init__(self, model: "StaffPerformance", events: Sequence[Event]) -> None:
+    def __init__(self, model: StaffPerformance, events: Sequence[Event]) -> None:
         self.model = model
         self.states: dict[str, State | None] = {}
         self.dirty: set[str] = set()

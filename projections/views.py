@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory, PersistenceError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -31,8 +32,9 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL
 
-from domain.storage.schema import schema_lock
 from domain.storage.database import env_for_url
+from domain.storage.schema import schema_lock
+
 
 def _retrying(create: Callable[[], None]) -> None:
     """Run ``create`` (table creation), trying again when another process or
@@ -293,11 +295,11 @@ class Store:
         self._ensure_pointer_table()
 
     @classmethod
-    def for_url(cls, url: str) -> "Store":
+    def for_url(cls, url: str) -> Store:
         return cls(InfrastructureFactory.construct(Environment(env={**env_for_url(url), **POOL})), owned=True)
 
     @classmethod
-    def for_app(cls, app: Any) -> "Store":
+    def for_app(cls, app: Any) -> Store:
         """The application's database, with a (small) connection pool of its own."""
         env = app.env
         return cls(InfrastructureFactory.construct(Environment(env.name, {**env, **POOL})), owned=True)
@@ -391,7 +393,7 @@ def _configure_sqlite_pool(pool: Any) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def table_names(tables: Sequence[Table], version: int) -> Mapping[str, str]:

@@ -11,20 +11,25 @@ one warning when the database goes, one info line when it is back, no traceback)
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+
+import structlog
 
 from domain.application import CaseTrail
-from domain.audit.verification import audit_key
 from domain.audit.ledger import ChainBroken, maybe_checkpoint
+from domain.audit.verification import audit_key
 from projections.runner import BATCH_SIZE, POLL_SECONDS, OutageLog, Worker
 from projections.sla import run_periodically
 from projections.views import Store
 
-log = logging.getLogger("casetrail.projections")
-SLA_SECONDS = float(os.environ.get("CASETRAIL_SLA_INTERVAL", "60"))
+log = structlog.get_logger("casetrail.projections")
+
+
+def _sla_seconds() -> float:
+    """``CASETRAIL_SLA_INTERVAL``, read when the workers start (default 60 s)."""
+    return float(os.environ.get("CASETRAIL_SLA_INTERVAL", "60"))
 
 
 def _batch_size() -> int:
@@ -39,7 +44,7 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
     store = Store.for_app(app)
     worker = Worker(app, store, names, batch_size=_batch_size(), poll_seconds=poll_seconds, stop=stop_event)
     threads = [threading.Thread(target=worker.run, name="casetrail-projections", daemon=True)]
-    interval = SLA_SECONDS if sla_interval is None else sla_interval
+    interval = _sla_seconds() if sla_interval is None else sla_interval
     if interval > 0:
         threads.append(threading.Thread(
             target=run_periodically, args=(app, store, stop_event, interval),
@@ -76,7 +81,7 @@ def _checkpoint_periodically(app: CaseTrail, stop_event: threading.Event, every:
             digest = maybe_checkpoint(app, audit_key(), every)
             outage.succeeded()
             if digest:
-                log.info("audit checkpoint %s over %s heads", digest.get("root"), digest.get("count"))
+                log.info("audit checkpoint", root=digest.get("root"), heads=digest.get("count"))
         except ChainBroken:
             log.error("audit checkpoint refused: a hash chain is broken; run `casetrail audit verify`")
         except Exception as e:  # a database outage must not end the worker (nor anything else)

@@ -22,8 +22,8 @@ from uuid import UUID
 
 import click
 
-from domain.model.actor import Actor, CommandContext
 from domain.application import CaseTrail
+from domain.model.actor import Actor, CommandContext
 from domain.model.case import Case
 from scripts.database import existing_application
 
@@ -104,8 +104,8 @@ def checkpoint_cmd() -> None:
 @click.option("--as", "as_staff", metavar="STAFF_ID", help="Record the export as this staff member.")
 def export_cmd(case: str, output: str, as_staff: str | None) -> None:
     """Write a self-contained evidence bundle for CASE."""
-    from domain.audit.verification import audit_key, export_bundle
     from domain.audit.bundle import bundle_text
+    from domain.audit.verification import audit_key, export_bundle
 
     if output != "-":
         folder = os.path.dirname(os.path.abspath(output))
@@ -128,7 +128,8 @@ def export_cmd(case: str, output: str, as_staff: str | None) -> None:
     cp = bundle["checkpoint"]
     anchored = f"checkpoint #{cp['seq']} covers version {cp['leaf']['version']}" if cp else "no checkpoint"
     signed = "HMAC-signed" if bundle["bundle_hmac"] else f"unsigned ({KEY_ENV} not set)"
-    click.echo(f"wrote {'standard output' if output == '-' else output}: {len(bundle['events'])} events, {anchored}, {signed}", err=True)
+    where = "standard output" if output == "-" else output
+    click.echo(f"wrote {where}: {len(bundle['events'])} events, {anchored}, {signed}", err=True)
 
 
 @audit.command("verify-bundle")

@@ -25,8 +25,7 @@ from eventsourcing.persistence import PersistenceError
 from domain.model.calendar import CalendarError
 from domain.model.errors import CaseTypeError, DomainError
 from domain.storage.database import StorageConfigError
-from scripts import (audit_cmd, bench_cmd, demo_cmd, projections_cmd, serve_cmd, sla_cmd, soak_cmd,
-                     staff_cmd)
+from scripts import audit_cmd, bench_cmd, demo_cmd, projections_cmd, serve_cmd, sla_cmd, soak_cmd, staff_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

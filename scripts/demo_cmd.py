@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
 from domain.application import CaseTrail
 from domain.model.case import Case
-from domain.model.topics import topics
 from domain.model.errors import StaffNotFound
+from domain.model.topics import topics
 
 STAFF = [  # id, name, department, roles
     ("agent1", "张丽", "cs", ["agent"]),
@@ -162,7 +162,8 @@ def plans(rng: random.Random, now: datetime) -> list[Plan]:
 
 def customer_for(plan: Plan, rng: random.Random, i: int) -> dict[str, Any]:
     name = rng.choice(SURNAMES) + rng.choice(GIVEN)
-    base: dict[str, Any] = {"id": f"C-{1000 + i}", "name": name, "phone": f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"}
+    phone = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
+    base: dict[str, Any] = {"id": f"C-{1000 + i}", "name": name, "phone": phone}
     if plan.case_type == "order_approval":
         base = {"id": f"K-{200 + i}", "name": name + "商行", "is_new": False}
     elif plan.case_type in ("complaint", "inquiry", "repair_order", "return_visit"):
@@ -213,7 +214,7 @@ def opened_since(app: CaseTrail, position: int) -> dict[str, int]:
 def load(app: CaseTrail, clock: SimClock, seed: int = 20261101) -> None:
     """Open and drive the demo cases, walking the clock through the past two weeks."""
     rng = random.Random(seed)
-    real_now = datetime.now(timezone.utc)
+    real_now = datetime.now(UTC)
     all_plans = plans(rng, real_now)
     actors = {s[0]: app.get_staff(s[0]).as_actor() for s in STAFF}
     slot = timedelta(days=12) / len(all_plans)
@@ -237,7 +238,7 @@ def demo(if_empty: bool, again: bool) -> None:
     """Load a realistic demo data set (once) and print a token for every role it creates.
 
     A second run changes nothing and says so (unless --again)."""
-    clock = SimClock(datetime.now(timezone.utc))
+    clock = SimClock(datetime.now(UTC))
     app = CaseTrail.from_url(clock=clock)
     try:
         held = app.recorder.max_notification_id()
@@ -254,7 +255,7 @@ def demo(if_empty: bool, again: bool) -> None:
         click.echo(f"Loaded {len(added)} staff and {total} cases "
                    f"({', '.join(f'{n} {t}' for t, n in sorted(counts.items()))}; "
                    "including the return visits and complaints the policies opened).")
-        clock.now = datetime.now(timezone.utc)
+        clock.now = datetime.now(UTC)
         shown = one_per_role(added)
         tokens = {who: app.issue_token(who) for _, who in shown}
     finally:

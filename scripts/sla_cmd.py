@@ -9,7 +9,7 @@ the server clock is refused: no event is ever dated in the future.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -30,10 +30,10 @@ def sla() -> None:
 def check(now_text: str | None) -> None:
     """Record every breach due before TIME, once; print what was recorded."""
     try:
-        now = parse_time(now_text) if now_text else datetime.now(timezone.utc)
+        now = parse_time(now_text) if now_text else datetime.now(UTC)
         if now_text and len(now_text.strip()) == 10:
             raise ValueError("give a time, not a date (e.g. 2026-11-20T09:00:00+08:00)")
-        clock = datetime.now(timezone.utc)
+        clock = datetime.now(UTC)
         if now > clock:
             raise ValueError(f"{now.isoformat()} is later than the server clock ({clock.isoformat()}); "
                              "breaches are recorded as they happen, never ahead of time")

@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import click
 
-from domain.model.actor import ROLES
 from domain.application import CaseTrail
+from domain.model.actor import ROLES
 from domain.model.staff import Staff
 from domain.model.topics import topics
 from scripts.database import existing_application

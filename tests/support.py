@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from domain.model.actor import Actor
 from domain.application import CaseTrail
+from domain.model.actor import Actor
 from domain.model.case import Case
 from domain.storage.database import env_for_url
 

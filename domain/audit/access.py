@@ -16,22 +16,23 @@ event metadata.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from domain.model.actor import Actor, CommandContext, event_meta, stable_id
 from domain.model.errors import InvalidFields, VersionConflict
 from domain.model.moments import utc_now
-from domain.storage.history import case_history, jsonable
+from domain.model.topics import register_moved
 from domain.storage.chained import ChainedApplication
 from domain.storage.database import database_url, env_for_url
-from domain.model.topics import register_moved
+from domain.storage.history import case_history, jsonable
+from domain.storage.retry import retrying
 
 SQLITE_TABLE = "access_events"
 SHARED_KEYS = ("PERSISTENCE_MODULE", "CREATE_TABLE", "AGGREGATE_CACHE_MAXSIZE")
@@ -79,11 +80,11 @@ class AccessLedger(ChainedApplication):
         super().__init__(env)
 
     @classmethod
-    def from_url(cls, url: str | None = None, **kwargs: Any) -> "AccessLedger":
+    def from_url(cls, url: str | None = None, **kwargs: Any) -> AccessLedger:
         return cls(env_for_url(url or database_url()), **kwargs)
 
     @classmethod
-    def for_app(cls, app: Application[UUID]) -> "AccessLedger":
+    def for_app(cls, app: Application[UUID]) -> AccessLedger:
         """The access ledger in the same database as ``app``, on its clock."""
         env = {k: v for k, v in app.env.items() if k in SHARED_KEYS or k.startswith(SHARED_PREFIXES)}
         return cls(env, clock=getattr(app, "clock", utc_now))
@@ -96,19 +97,18 @@ class AccessLedger(ChainedApplication):
             raise InvalidFields("what: must be a short name such as 'history' or 'export'",
                                 errors=[{"field": "what", "problem": "1-64 characters"}])
         subject = str(subject)
-        for _ in range(20):
+
+        def once(_fresh: bool) -> int:
             try:
                 log = self.load(AccessLog.create_id(subject))
             except AggregateNotFoundError:
                 log = AccessLog(subject=subject)
             log.read(actor=actor.id, roles=list(actor.roles), what=what, detail=jsonable(dict(detail or {})),
                      meta=event_meta(actor, self.clock(), ctx))
-            try:
-                self.save(log)
-                return log.version
-            except IntegrityError:
-                continue  # a concurrent read of the same subject was recorded first
-        raise VersionConflict(f"could not record the read of {subject}; try again")
+            self.save(log)  # a concurrent read of the same subject recorded first: decided again
+            return int(log.version)
+
+        return retrying(once, give_up=lambda: VersionConflict(f"could not record the read of {subject}; try again"))
 
     def reads_of(self, subject: str) -> list[dict[str, Any]]:
         """Every recorded read of ``subject``, oldest first."""

@@ -31,8 +31,9 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 FORMAT = "casetrail-evidence-bundle/1"
 CHECKPOINT_FORMAT = "casetrail-checkpoint/1"

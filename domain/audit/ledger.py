@@ -18,21 +18,22 @@ stored events (tolerating damage) for verification.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Notification
 
-from domain.model.actor import Actor, CommandContext, event_meta, stable_id
 from domain.audit.bundle import decode_prev_hash, genesis_hash, merkle_root, record_hash, sign_checkpoint, sorted_leaves
+from domain.model.actor import Actor, CommandContext, event_meta, stable_id
 from domain.model.errors import DomainError, VersionConflict
+from domain.model.topics import register_moved
 from domain.storage.chain import ChainedMapper
 from domain.storage.history import event_type
-from domain.model.topics import register_moved
 
 LEDGER_NAME = "casetrail"
 CHUNK = 5000

@@ -23,24 +23,37 @@ Checkpoints are recorded by ``domain.audit.ledger`` (re-exported here). No HTTP.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
-
-from domain.model.actor import Actor, CommandContext
 from domain.audit.bundle import (
-    genesis_hash, make_bundle, merkle_proof, merkle_root, record_hash, signature_valid, sorted_leaves,
+    genesis_hash,
+    make_bundle,
+    merkle_proof,
+    merkle_root,
+    record_hash,
+    signature_valid,
+    sorted_leaves,
 )
+from domain.audit.ledger import (  # noqa: F401  (re-exported: the audit API)
+    AuditKeyMissing,
+    ChainBroken,
+    LedgerState,
+    checkpoint,
+    iter_notifications,
+    ledger_id,
+    maybe_checkpoint,
+    read_ledger,
+    stored_prev_hash,
+)
+from domain.model.actor import Actor, CommandContext
 from domain.model.case import Case
+from domain.model.errors import CaseNotFound
 from domain.model.topics import topic_prefixes
 from domain.storage.chain import project_with_head
-from domain.model.errors import CaseNotFound
-from domain.audit.ledger import (  # noqa: F401  (re-exported: the audit API)
-    AuditKeyMissing, ChainBroken, LedgerState, checkpoint, iter_notifications, ledger_id, maybe_checkpoint,
-    read_ledger, stored_prev_hash,
-)
 
 INTEGRITY = ("altered", "reordered", "snapshot_mismatch")
 COMPLETENESS = ("missing", "truncated", "case_missing", "head_mismatch")

@@ -36,7 +36,7 @@ class Actor:
     name: str = ""
 
     @classmethod
-    def system(cls, process: str) -> "Actor":
+    def system(cls, process: str) -> Actor:
         return cls(id=f"system:{process}", roles=("system",), department="", name=process)
 
     @property

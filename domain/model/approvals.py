@@ -9,8 +9,9 @@ computed it, so a later change of the rules never changes an existing case.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from domain.model.casetype import CaseType
 from domain.model.conditions import matches
@@ -34,7 +35,7 @@ class ApprovalState:
     granted: tuple[Mapping[str, Any], ...]  # {"role", "by", "at"}
 
     @classmethod
-    def of(cls, approvals: Mapping[str, Any]) -> "ApprovalState":
+    def of(cls, approvals: Mapping[str, Any]) -> ApprovalState:
         return cls(
             required=tuple(approvals.get("required", ())),
             sequential=bool(approvals.get("sequential", False)),

@@ -26,7 +26,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ _KEYS = ("timezone", "workweek", "hours", "holidays", "workdays")
 _SEARCH_LIMIT_DAYS = 3 * 366
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-_UTC = dt_timezone.utc
+_UTC = UTC
 
 
 class CalendarError(ValueError):
@@ -84,7 +84,8 @@ def _check_hours(hours: object, source: str) -> tuple[time, time]:
         match = _TIME_RE.fullmatch(value) if isinstance(value, str) else None
         if match:
             try:
-                value = time(*(int(g) for g in match.groups(default="0")))
+                hour, minute, second = (int(g) for g in match.groups(default="0"))
+                value = time(hour, minute, second)
             except ValueError:
                 raise _err(source, "hours", f"{value!r} is not a valid time of day") from None
         if not isinstance(value, time):

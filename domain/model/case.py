@@ -10,9 +10,10 @@ never depends on the current case-type files or the calendar.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -26,8 +27,14 @@ from domain.model.conditions import lookup, matches
 from domain.model.copying import PlainCopy
 from domain.model.durations import Duration
 from domain.model.errors import (
-    ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, DuplicateApproval, GuardFailed,
-    InvalidFields, RoleNotAllowed, UnknownAction,
+    ActionNotAllowed,
+    AlreadyTaken,
+    ApprovalNotAllowed,
+    DuplicateApproval,
+    GuardFailed,
+    InvalidFields,
+    RoleNotAllowed,
+    UnknownAction,
 )
 from domain.model.fields import validate_fields
 from domain.model.guards import check_guards, guards_hold
@@ -132,7 +139,7 @@ class Case(PlainCopy, Aggregate):
         cls, *, case_type: CaseType, actor: Actor, number: str, title: Any, customer: Any,
         fields: Any, channel: Any, links: list[dict[str, Any]], at: datetime,
         calendar: BusinessCalendar, meta: Meta,
-    ) -> "Case":
+    ) -> Case:
         if not (actor.is_system or actor.is_importer or actor.has_any(case_type.open_roles)):
             raise RoleNotAllowed(
                 f"opening a {case_type.name} needs one of the roles {list(case_type.open_roles)}",
@@ -284,6 +291,7 @@ class Case(PlainCopy, Aggregate):
             change("assignee", actor.id)
         if spec.increments:
             current = self.counters.get(spec.increments, 0)
+            new: str | int
             if spec.increment_by:
                 new = str(Decimal(str(current)) + Decimal(values[spec.increment_by]))
             else:

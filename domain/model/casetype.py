@@ -13,9 +13,10 @@ Shared definitions (``correct_field``, the escalation ladder) live in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from domain.model.conditions import check_condition
 from domain.model.durations import Duration, parse_duration

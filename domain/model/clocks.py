@@ -13,8 +13,9 @@ clock; resuming moves the due time by the paused duration.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from domain.model.calendar import BusinessCalendar
 from domain.model.casetype import CaseType

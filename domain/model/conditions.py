@@ -10,8 +10,9 @@ exact. All tests must hold.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from domain.model.errors import CaseTypeError
 

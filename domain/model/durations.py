@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from domain.model.calendar import BusinessCalendar
@@ -107,7 +107,7 @@ class Duration:
             raise ValueError(f"start must be timezone-aware, got naive {start.isoformat()}")
         if self.is_working:
             return calendar.add_working_time(start, self.to_working_time(calendar))
-        elapsed = start.astimezone(timezone.utc) + self.to_timedelta()
+        elapsed = start.astimezone(UTC) + self.to_timedelta()
         return elapsed.astimezone(calendar.zone)
 
     def plus(self, other: Duration, calendar: BusinessCalendar | None = None) -> Duration:

@@ -9,10 +9,10 @@ what a caller submits against a set of specs and returns normalised values
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from domain.model.errors import CaseTypeError, InvalidFields
 from domain.model.moments import parse_time
@@ -36,7 +36,7 @@ class FieldSpec:
     doc: str = ""
 
     @classmethod
-    def from_mapping(cls, name: str, data: Any, where: str) -> "FieldSpec":
+    def from_mapping(cls, name: str, data: Any, where: str) -> FieldSpec:
         if not isinstance(data, Mapping):
             raise CaseTypeError(f"{where}: field '{name}' must be a table")
         unknown = set(data) - SPEC_KEYS

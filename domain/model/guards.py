@@ -12,14 +12,15 @@ Kinds (see ``GUARD_KINDS`` in ``casetype``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from domain.model.approvals import ApprovalState
 from domain.model.conditions import lookup, matches
 from domain.model.durations import parse_duration
 from domain.model.errors import ApprovalsMissing, GuardFailed
-from domain.model.fields import parse_time
+from domain.model.moments import parse_time
 
 
 def check_guards(

@@ -9,10 +9,10 @@ report and list filters do.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-UTC = timezone.utc
+UTC = UTC
 MAX_TEXT = 64
 
 

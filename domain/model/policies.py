@@ -17,9 +17,10 @@ with the system actor ``system:policy`` and the triggering event as causation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from domain.model.case import Case
 from domain.model.casetype import CaseType

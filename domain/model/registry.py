@@ -10,8 +10,9 @@ A new procedure is a new file.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from domain.model.casetype import BUILTIN_DIR, CaseType, build_case_type
 from domain.model.errors import CaseTypeError, UnknownCaseType
@@ -41,7 +42,7 @@ class CaseTypeRegistry:
         self._types = dict(types)
 
     @classmethod
-    def load(cls, *extra_dirs: Path) -> "CaseTypeRegistry":
+    def load(cls, *extra_dirs: Path) -> CaseTypeRegistry:
         common = _read_toml(BUILTIN_DIR / "_common.toml")
         types: dict[str, CaseType] = {}
         for folder in (BUILTIN_DIR, *extra_dirs):

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Snapshot

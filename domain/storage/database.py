@@ -10,7 +10,7 @@ SQLite or PostgreSQL recorders; nothing here writes SQL.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import parse_qs, unquote, urlparse
 
 DEFAULT_URL = "sqlite:///./casetrail.db"
@@ -56,7 +56,8 @@ def env_for_url(url: str) -> dict[str, str]:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         if not url.startswith("sqlite:///"):
-            raise StorageConfigError(f"sqlite URL must look like sqlite:///relative.db or sqlite:////abs/path.db: {url!r}")
+            raise StorageConfigError("sqlite URL must look like sqlite:///relative.db or "
+                                     f"sqlite:////abs/path.db: {url!r}")
         path = unquote(url[len("sqlite:///"):].split("?", 1)[0])
         if not path:
             raise StorageConfigError(f"sqlite URL needs a file path: {url!r}")

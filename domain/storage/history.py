@@ -8,8 +8,9 @@ timestamp), actor, roles, data, ``imported``, ``prev_hash`` and ``hash``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Hashable
+from collections.abc import Hashable
 
 
 class KeyedLocks:

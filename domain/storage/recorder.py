@@ -30,17 +30,18 @@ Selected with the library's ``APPLICATION_RECORDER_TOPIC`` setting
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
+import structlog
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
 TOPIC = "domain.storage.recorder:OneTripRecorder"
 ATTEMPTS, WAIT_SECONDS = 10, 0.2  # as the library's own retry of a write
-log = logging.getLogger(__name__)
+log = structlog.get_logger("casetrail.storage")
 
 
 class OneTripRecorder(PostgresApplicationRecorder):
@@ -105,7 +106,7 @@ class OneTripRecorder(PostgresApplicationRecorder):
                 recorded = self._recorded(stored_events) if uncertain else None
                 if recorded is None:
                     raise
-                log.warning("write confirmed after its answer was lost (%d event(s))", len(stored_events))
+                log.warning("write confirmed after its answer was lost", events=len(stored_events))
                 return recorded
             except (InterfaceError, OperationalError):
                 if attempt == ATTEMPTS:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from eventsourcing.persistence import IntegrityError
 

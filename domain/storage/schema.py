@@ -22,8 +22,9 @@ under the lock.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 from eventsourcing.persistence import OperationalError

@@ -19,7 +19,8 @@ import contextlib
 import random
 import statistics
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from domain.model.copying import PlainCopy
 from domain.storage.database import env_for_url

@@ -31,8 +31,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CaseTrail
-from domain.storage.chain import ChainedMapper
 from domain.model.errors import DomainError
+from domain.storage.chain import ChainedMapper
 from domain.storage.database import env_for_url
 from scripts.bench import roster, stories
 

@@ -16,8 +16,9 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from scripts.bench import baselines, datagen
 from scripts.bench.report import Figure

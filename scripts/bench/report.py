@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 FIGURE_IDS = ("W1", "W2", "W3", "W4", "N1", "R1", "R2", "A1", "Q1")
 
@@ -52,7 +53,7 @@ class Figure:
     ratio_of: str = "value / baseline"
     extra: dict[str, Any] = field(default_factory=dict)
     not_measured: str | None = None
-    extra_goal: Callable[["Figure"], bool] | None = None
+    extra_goal: Callable[[Figure], bool] | None = None
 
     def add(self, value: float, baseline: float | None = None, ratio: float | None = None) -> None:
         self.runs.append(value)

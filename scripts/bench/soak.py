@@ -1,4 +1,4 @@
-"""The soak run behind ``casetrail soak``: mixed load against a real server for minutes, watching for errors and memory growth.
+"""The soak behind ``casetrail soak``: mixed load against a real server for minutes, watching errors and memory.
 
 The QUALITY.md soak bar: 10 minutes of mixed load, no error, server RSS
 growth under 10%. The command starts a throwaway PostgreSQL
@@ -34,7 +34,7 @@ import threading
 import time
 from collections import Counter, deque
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -219,13 +219,13 @@ class Client:
         self.call("list", "GET", "/v1/cases", self.rng.choice(self.agents), params=params)
 
     def op_staff(self) -> None:
-        today = datetime.now(timezone.utc).date()
+        today = datetime.now(UTC).date()
         self.call("staff", "GET", f"/v1/staff/{self.rng.choice(self.agents)}/performance", "sup01",
                   params={"from": str(today - timedelta(days=30)), "to": str(today + timedelta(days=1))})
 
     def op_department(self) -> None:
         self.call("department", "GET", "/v1/reports/departments/cs", "gm01",
-                  params={"month": datetime.now(timezone.utc).strftime("%Y-%m")})
+                  params={"month": datetime.now(UTC).strftime("%Y-%m")})
 
     def op_events(self) -> None:
         r = self.call("events", "GET", "/v1/events", self.rng.choice(self.agents),
@@ -284,7 +284,7 @@ def soak(url: str, database: str, duration: float, threads: int, sample_every: f
     tally = Tally()
     rss: list[tuple[float, int]] = []
     stop = threading.Event()
-    started, started_at = time.monotonic(), datetime.now(timezone.utc).isoformat()
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat()
 
     def sample() -> None:
         while True:
@@ -338,7 +338,8 @@ def soak(url: str, database: str, duration: float, threads: int, sample_every: f
         "errors": errors, "error_samples": tally.samples, "server_alive_at_end": alive,
         "unhandled_errors_in_log": unhandled, "conflicts_409": statuses.get("409", 0),
         "refused_by_workflow": tally.refused, "throughput_rps": round(requests / elapsed, 1),
-        "latency_ms": {f"p{p}": round(percentile(ms, p) or 0, 2) for p in (50, 95, 99)} | {"max": round(max(ms or [0]), 2)},
+        "latency_ms": ({f"p{p}": round(percentile(ms, p) or 0, 2) for p in (50, 95, 99)}
+                       | {"max": round(max(ms or [0]), 2)}),
         "rss_kb": {"warmup_end_s": round(warmup, 1), "at_warmup_end": warm, "at_end": end,
                    "max": max((kb for _, kb in rss), default=None), "growth_pct": growth, "samples": rss},
         "max_growth_pct": max_growth, "passed": passed,
@@ -380,7 +381,7 @@ def run(database: str, database_url: str | None, duration: float, threads: int, 
         report = soak(url, database, duration, threads, sample_every, max_growth, workdir, warmup)
     out_dir = out_dir or DEFAULT_OUT
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"soak-{database}-{stamp}.json"
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     click.echo(summary(report))

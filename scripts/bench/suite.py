@@ -15,14 +15,19 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from scripts.bench import baselines, datagen, http_load, machine, readmodels, report, workloads
 from scripts.bench.report import Figure
 from scripts.throwaway_pg import (
-    DURABLE_SERVER_OPTIONS, SERVER_OPTIONS, PostgresNotInstalledError, PostgresStartError, ThrowawayPostgres,
+    DURABLE_SERVER_OPTIONS,
+    SERVER_OPTIONS,
+    PostgresNotInstalledError,
+    PostgresStartError,
+    ThrowawayPostgres,
 )
 
 Log = Callable[[str], None]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -54,7 +54,7 @@ def test_complaint_goes_from_registered_to_closed_with_its_return_visit(server: 
         positions.append(int(r.headers["x-casetrail-position"]))
         if action == "classify":
             time.sleep(0.01)
-            before_assign = datetime.now(timezone.utc)
+            before_assign = datetime.now(UTC)
             time.sleep(0.01)
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
     assert case["status"] == "replied"
@@ -76,7 +76,7 @@ def test_complaint_goes_from_registered_to_closed_with_its_return_visit(server: 
     assert v1["status"] == "registered" and v1["version"] == 1
     then = ok(server["reviewer"].get(f"/v1/cases/{cid}", params={"as_of": before_assign.isoformat()}))
     assert then["status"] == "registered" and then["fields"]["category"] == "valid" and then["version"] == 2
-    z = before_assign.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    z = before_assign.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert ok(server["reviewer"].get(f"/v1/cases/{cid}", params={"as_of": z}))["version"] == then["version"]
     assert ok(server["reviewer"].get(f"/v1/cases/{cid}"))["version"] == closed["version"]
 
@@ -237,7 +237,7 @@ def test_reviewer_reads_everything_and_writes_nothing(server: Server) -> None:
     case = server.open_case()
     cid = case["id"]
     for path in (f"/v1/cases/{cid}", f"/v1/cases/{cid}?version=1", f"/v1/cases/{cid}/history",
-                 f"/v1/cases/{cid}?as_of={(datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat()}",
+                 f"/v1/cases/{cid}?as_of={(datetime.now(UTC) + timedelta(seconds=1)).isoformat()}",
                  "/v1/case-types", "/v1/case-types/complaint", "/v1/events"):
         assert server["reviewer"].get(path).status_code == 200, path
     r = server["reviewer"].post("/v1/cases", json={"type": "complaint", "title": "x", "customer": CUSTOMER})

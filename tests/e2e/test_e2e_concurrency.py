@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from eventsourcing.persistence import IntegrityError
@@ -51,7 +52,7 @@ class Reply:
     marker: str
 
     @classmethod
-    def of(cls, r: httpx.Response, marker: str) -> "Reply":
+    def of(cls, r: httpx.Response, marker: str) -> Reply:
         try:
             body = r.json()
         except ValueError:

@@ -24,9 +24,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -235,7 +236,7 @@ def inquiry(d: Driver, i: int) -> None:
 def repair(d: Driver, i: int) -> None:
     case = d.open("agent1", type="repair_order", title=f"维修 {i}", customer=customer(i),
                   fields={"device": "空调", "fault": "不制冷"})
-    start = datetime.now(timezone.utc) + timedelta(hours=2)
+    start = datetime.now(UTC) + timedelta(hours=2)
     window = {"window_start": start.isoformat(), "window_end": (start + timedelta(hours=1)).isoformat()}
     for action, data in [("accept", {}), ("schedule", window), ("arrive", {})]:
         d.act("technician", case, action, **data)
@@ -341,7 +342,7 @@ def report(name: str, d: Driver, **figures: Any) -> None:
 def test_two_api_processes_and_a_worker_keep_read_models_complete(cluster: Cluster) -> None:
     c, d = cluster, Driver(cluster)
     # A backdated inquiry: its first-response clock is long past due, for the worker's SLA pass.
-    ten_days_ago = (datetime.now(timezone.utc) - timedelta(days=10)).isoformat()
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).isoformat()
     late = d.open("importer", type="inquiry", title="旧系统导入", customer=customer(0), occurred_at=ten_days_ago)
     started = time.monotonic()
     assert drive(d, threads=4, cases=64) == []

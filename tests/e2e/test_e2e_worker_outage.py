@@ -29,16 +29,17 @@ import json
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 import pytest
 
 from domain.application import CaseTrail
-from domain.audit.verification import verify
 from domain.audit.ledger import read_ledger
+from domain.audit.verification import verify
 from projections.maintenance import status
 from projections.views import Store
 from tests.e2e.conftest import CASETRAIL, CUSTOMER, ROOT, cli_env, run_cli
@@ -113,7 +114,8 @@ def parse(text: str) -> list[dict[str, Any]]:
 
 
 def thread_of(entry: dict[str, Any]) -> str:
-    return next((t for t in THREADS if str(entry.get("event", "")).startswith(t)), "other")
+    """Which background thread wrote a log entry (its structured ``worker`` field)."""
+    return entry.get("worker") if entry.get("worker") in THREADS else "other"
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])  # a clean shutdown, and a crash (recovery from WAL)

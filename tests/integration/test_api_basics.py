@@ -7,7 +7,7 @@ import io
 import json
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,7 +32,7 @@ CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "m
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 16, 2, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

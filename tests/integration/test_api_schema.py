@@ -22,8 +22,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
-from projections.workers import start_background
 from domain.application import CaseTrail
+from projections.workers import start_background
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

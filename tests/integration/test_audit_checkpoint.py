@@ -13,9 +13,17 @@ import pytest
 from click.testing import CliRunner
 
 from domain.application import CaseTrail
-from domain.audit.verification import AuditKeyMissing, ChainBroken, checkpoint, ledger_id, maybe_checkpoint, read_ledger, verify
 from domain.audit.bundle import merkle_root, record_hash, signature_valid, sorted_leaves
 from domain.audit.ledger import iter_notifications
+from domain.audit.verification import (
+    AuditKeyMissing,
+    ChainBroken,
+    checkpoint,
+    ledger_id,
+    maybe_checkpoint,
+    read_ledger,
+    verify,
+)
 from domain.storage.database import env_for_url
 from scripts.cli import cli
 from tests.integration.test_audit_tamper import KEY, Tamper

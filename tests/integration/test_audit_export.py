@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from domain.audit.access import AccessLedger, record_read
-from domain.audit.verification import checkpoint, export_bundle, read_ledger, verify
 from domain.audit.bundle import verify_bundle
+from domain.audit.verification import checkpoint, export_bundle, read_ledger, verify
 from scripts.cli import cli
 from tests.integration.test_audit_tamper import KEY
 from tests.support import World, complaint_to

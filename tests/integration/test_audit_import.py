@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain.model.actor import CommandContext
 from domain.audit.verification import checkpoint, verify
+from domain.model.actor import CommandContext
 from domain.model.errors import InvalidFields, RoleNotAllowed
 from tests.integration.test_audit_tamper import KEY
 from tests.support import CUSTOMER, ORDER_CUSTOMER, SHANGHAI, World

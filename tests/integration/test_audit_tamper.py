@@ -15,16 +15,17 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 
-from domain.audit.verification import checkpoint, verify
 from domain.audit.bundle import decode_prev_hash
+from domain.audit.verification import checkpoint, verify
 from domain.model.case import Case
 from scripts.cli import cli
 from tests.support import World, complaint_to

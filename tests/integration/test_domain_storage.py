@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import msgpack
 import pytest
 
-from domain.storage.chain import genesis_hash, record_hash
 from domain.model.errors import IdempotencyMismatch, InvalidFields, VersionConflict
+from domain.storage.chain import genesis_hash, record_hash
 from tests.support import World, complaint_to
 
 

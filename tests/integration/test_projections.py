@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -271,7 +271,7 @@ def test_projections_cli_status_and_rebuild(database_url: str) -> None:
 
 def test_background_workers_run_the_sla_monitor(database_url: str) -> None:
     world = World(database_url)
-    world.now = datetime.now(timezone.utc) - timedelta(days=3)  # the monitor uses the real clock
+    world.now = datetime.now(UTC) - timedelta(days=3)  # the monitor uses the real clock
     case = world.open("complaint")
     stop = start_background(database_url, sla_interval=0.1, poll_seconds=0.05)
     try:

@@ -17,8 +17,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.application import CaseTrail
-from domain.storage.chain import genesis_hash
 from domain.model.errors import ActionNotAllowed, VersionConflict
+from domain.storage.chain import genesis_hash
 from domain.storage.database import env_for_url
 from tests.support import CUSTOMER, World, complaint_to
 

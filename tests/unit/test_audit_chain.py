@@ -10,11 +10,20 @@ import itertools
 import msgpack
 import pytest
 
-from domain.audit.verification import Problem, classify_chain
 from domain.audit.bundle import (
-    EMPTY_ROOT, checkpoint_message, decode_prev_hash, genesis_hash, leaf_hash, merkle_proof, merkle_root,
-    record_hash, root_from_proof, sign_checkpoint, signature_valid,
+    EMPTY_ROOT,
+    checkpoint_message,
+    decode_prev_hash,
+    genesis_hash,
+    leaf_hash,
+    merkle_proof,
+    merkle_root,
+    record_hash,
+    root_from_proof,
+    sign_checkpoint,
+    signature_valid,
 )
+from domain.audit.verification import Problem, classify_chain
 
 AID = "1858b4ec-eadb-56dc-ae7f-916f9b6b2704"
 OPENED = "domain.model.case:Case.Opened"

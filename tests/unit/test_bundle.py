@@ -14,11 +14,20 @@ from typing import Any
 
 import pytest
 
-from domain.storage import chain as domain_chain
 from domain.audit.bundle import (
-    FORMAT, dump_bundle, genesis_hash, load_bundle, make_bundle, merkle_proof, record_hash, sign_checkpoint,
-    sorted_leaves, merkle_root, verify_bundle,
+    FORMAT,
+    dump_bundle,
+    genesis_hash,
+    load_bundle,
+    make_bundle,
+    merkle_proof,
+    merkle_root,
+    record_hash,
+    sign_checkpoint,
+    sorted_leaves,
+    verify_bundle,
 )
+from domain.storage import chain as domain_chain
 from tests.unit.test_audit_chain import AID, chain
 
 KEY = b"audit-key"

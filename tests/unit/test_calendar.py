@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -84,13 +84,13 @@ def test_fractional_and_decimal_working_days() -> None:
 
 
 def test_zero_delta_returns_start_in_calendar_zone() -> None:
-    start = datetime(2024, 3, 2, 2, 0, tzinfo=timezone.utc)  # Saturday 10:00 in Shanghai
+    start = datetime(2024, 3, 2, 2, 0, tzinfo=UTC)  # Saturday 10:00 in Shanghai
     result = DEFAULT.add_working_time(start, timedelta(0))
     assert result == start and result.tzinfo == SH
 
 
 def test_start_in_other_zone_is_converted() -> None:
-    start = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)  # Friday 17:00 in Shanghai
+    start = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)  # Friday 17:00 in Shanghai
     result = DEFAULT.add_working_days(start, 1)
     assert result == at(MON, 17)
     assert result.tzinfo == SH

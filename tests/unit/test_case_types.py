@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from domain.model.casetype import BUILTIN_DIR
-from domain.model.registry import CaseTypeRegistry, load_case_type
 from domain.model.errors import CaseTypeError
+from domain.model.registry import CaseTypeRegistry, load_case_type
 
 MINIMAL = '''
 name = "parking"

@@ -7,7 +7,12 @@ from datetime import datetime
 import pytest
 
 from domain.model.errors import (
-    ActionNotAllowed, GuardFailed, InvalidFields, RoleNotAllowed, UnknownAction, UnknownCaseType,
+    ActionNotAllowed,
+    GuardFailed,
+    InvalidFields,
+    RoleNotAllowed,
+    UnknownAction,
+    UnknownCaseType,
 )
 from tests.support import CUSTOMER, ORDER_CUSTOMER, World, complaint_to
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
 
@@ -18,7 +18,7 @@ class Odd:
 
 def test_plain_copy_is_deep_and_equal() -> None:
     value = {"a": [1, {"b": "x"}], "t": (1, [2]), "u": uuid4(), "d": Decimal("1.5"),
-             "at": datetime.now(timezone.utc), "odd": Odd(), "s": {1, 2}}
+             "at": datetime.now(UTC), "odd": Odd(), "s": {1, 2}}
     copied = plain_copy(value)
     assert {k: v for k, v in copied.items() if k != "odd"} == {k: v for k, v in value.items() if k != "odd"}
     copied["a"][1]["b"] = "y"

@@ -44,7 +44,7 @@ def check_cli(argv: list[str]) -> None:
     """Parse argv with the real click CLI (raises on unknown commands/options)."""
     assert argv[0] == "casetrail", argv
     command: click.Command = cli
-    args, parent = list(argv[1:]), None
+    args = list(argv[1:])
     while isinstance(command, click.Group):
         assert args, f"{argv}: a command is missing"
         name, args = args[0], args[1:]

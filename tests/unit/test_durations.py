@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -99,7 +99,7 @@ def test_due_wall_clock_ignores_the_calendar() -> None:
     assert parse_duration("24h").due(at(FRI, 17), CAL) == at(date(2024, 3, 2), 17)
     assert parse_duration("3d").due(at(FRI, 17), CAL) == at(date(2024, 3, 4), 17)
     assert parse_duration("5m").due(at(FRI, 17), CAL) == at(FRI, 17, 5)
-    due = parse_duration("2h").due(datetime(2024, 3, 1, 9, tzinfo=timezone.utc), CAL)
+    due = parse_duration("2h").due(datetime(2024, 3, 1, 9, tzinfo=UTC), CAL)
     assert due == at(FRI, 19) and due.tzinfo == SH
 
 

@@ -7,8 +7,14 @@ from datetime import datetime, timedelta
 import pytest
 
 from domain.model.errors import (
-    ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, ApprovalsMissing, DuplicateApproval,
-    GuardFailed, InvalidFields, RoleNotAllowed,
+    ActionNotAllowed,
+    AlreadyTaken,
+    ApprovalNotAllowed,
+    ApprovalsMissing,
+    DuplicateApproval,
+    GuardFailed,
+    InvalidFields,
+    RoleNotAllowed,
 )
 from tests.support import World
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,8 +30,8 @@ def test_canonical_times_sort_as_text_and_read_back() -> None:
 
 def test_parse_time() -> None:
     assert parse_time("2026-11-16", SHANGHAI) == datetime(2026, 11, 16, tzinfo=SHANGHAI)
-    assert parse_time(date(2026, 11, 16)) == datetime(2026, 11, 16, tzinfo=timezone.utc)
-    assert parse_time("2026-11-16T10:00:00Z") == datetime(2026, 11, 16, 10, tzinfo=timezone.utc)
+    assert parse_time(date(2026, 11, 16)) == datetime(2026, 11, 16, tzinfo=UTC)
+    assert parse_time("2026-11-16T10:00:00Z") == datetime(2026, 11, 16, 10, tzinfo=UTC)
     for bad in ("2026-11-16T10:00:00", "yesterday", 5):
         with pytest.raises(ValueError):
             parse_time(bad)  # type: ignore[arg-type]

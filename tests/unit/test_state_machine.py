@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from domain.model.registry import CaseTypeRegistry
 from domain.model.errors import DomainError
 from domain.model.fields import FieldSpec
+from domain.model.registry import CaseTypeRegistry
 from tests.support import STAFF, World
 
 REGISTRY = CaseTypeRegistry.load()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -309,7 +309,7 @@ def test_ints_of_any_size(transcoder: MsgpackTranscoder, value: int) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        datetime(2024, 3, 1, 12, 30, 45, 123456, tzinfo=timezone.utc),
+        datetime(2024, 3, 1, 12, 30, 45, 123456, tzinfo=UTC),
         datetime(2024, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=8))),
         datetime(2024, 3, 1, 12, 30, tzinfo=timezone(-timedelta(hours=3, minutes=30))),
         datetime(2024, 3, 1, 12, 30, 1),  # naive

@@ -43,8 +43,8 @@ def plan_clock_changes(
     fired = set(triggers)
     changes: list[dict[str, Any]] = []
     for spec in case_type.clocks.values():
-        current = clocks.get(spec.name)
-        active = current is not None and current["state"] in ACTIVE
+        current: Mapping[str, Any] = clocks.get(spec.name) or {}
+        active = bool(current) and current["state"] in ACTIVE
         if active and fired & set(spec.stop):
             changes.append({"op": "stop", "name": spec.name, "at": at.isoformat()})
             continue
@@ -52,9 +52,9 @@ def plan_clock_changes(
             changes.append({"op": "pause", "name": spec.name, "at": at.isoformat()})
             continue
         if active and current["state"] == PAUSED and fired & set(spec.resume):
-            paused_at = ts(current["paused_at"])
-            assert paused_at is not None
-            due = ts(current["due_at"]) + (at - paused_at)  # type: ignore[operator]
+            paused_at, due_before = ts(current["paused_at"]), ts(current["due_at"])
+            assert paused_at is not None and due_before is not None
+            due = due_before + (at - paused_at)
             changes.append(
                 {"op": "resume", "name": spec.name, "at": at.isoformat(), "due_at": due.isoformat()}
             )
@@ -99,8 +99,8 @@ def apply_clock_change(clocks: dict[str, dict[str, Any]], change: Mapping[str, A
             "state": RUNNING,
             "started_at": change["at"],
             "due_at": change["due_at"],
-            "duration": change["duration"],
-            "policy_version": change["policy_version"],
+            "duration": change.get("duration"),
+            "policy_version": change.get("policy_version"),
             "escalate_to": change.get("escalate_to"),
             "paused_at": None,
             "stopped_at": None,

@@ -54,9 +54,11 @@ def cli_env(url: str) -> dict[str, str]:
     return {**os.environ, "CASETRAIL_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
 
 
-def run_cli(url: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CASETRAIL, *args], env=cli_env(url), cwd=ROOT, capture_output=True, text=True,
-                          input=input, timeout=60)
+def run_cli(url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None,
+            cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``casetrail ARGS`` on ``url`` (``env`` adds to its environment), in ``cwd``."""
+    return subprocess.run([CASETRAIL, *args], env={**cli_env(url), **(env or {})}, cwd=cwd, capture_output=True,
+                          text=True, input=input, timeout=60)
 
 
 @dataclass

@@ -25,10 +25,11 @@ import structlog
 
 # Digits are any Unicode decimal digits (``\d``): full-width ``１３８…`` in a path or a header is
 # still a phone number. A phone number may be written in groups (138-1234-5678, 138 1234 5678,
-# 138.1234.5678, full-width hyphens); an ID-card number may end in a full-width X.
-SEP = r"[-‐‑–—－ .·_]?"
+# 138.1234.5678, full-width hyphens, ideographic or no-break spaces); an ID-card number may be
+# grouped the same way (6-8-4) and end in a full-width X.
+SEP = r"[-‐‑–—－ \u00a0\u2009\u202f\u3000.·_]?"
 PHONE = re.compile(rf"(?<!\d)(?:(?:\+|＋)?(?:86|８６){SEP})?[1１][3-9３-９]\d(?:{SEP}\d){{8}}(?!\d)")
-ID_CARD = re.compile(r"(?<![\dA-Za-z])\d{6}[- ]?\d{8}[- ]?\d{3}[\dXxＸｘ](?![\dA-Za-z])")
+ID_CARD = re.compile(rf"(?<![\dA-Za-z])\d{{6}}{SEP}\d{{8}}{SEP}\d{{3}}[\dXxＸｘ](?![\dA-Za-z])")
 LONG_NUMBER = re.compile(r"\d{15,}[XxＸｘ]?")  # numbers run together: a phone or an ID inside
 TOKEN = re.compile(r"ct_[A-Za-z0-9_\-]+")
 BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")

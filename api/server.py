@@ -34,6 +34,7 @@ import asyncio
 import errno
 import functools
 import json
+import math
 import os
 import resource
 import time
@@ -76,7 +77,7 @@ class ServerLimits:
                 parsed = kind(text)
             except ValueError:
                 raise LimitError(f"{name} must be a positive number, not {text!r}") from None
-            if parsed <= 0:
+            if not math.isfinite(parsed) or parsed <= 0:  # float() also reads "nan", "inf", "1e999"
                 raise LimitError(f"{name} must be a positive number, not {text!r}")
             return parsed
 

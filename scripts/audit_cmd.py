@@ -30,6 +30,12 @@ from scripts.database import existing_application
 KEY_ENV = "CASETRAIL_AUDIT_KEY"
 
 
+class BadOutput(click.ClickException):
+    """An output file that cannot be written: one line on stderr, exit 2 (no usage text)."""
+
+    exit_code = 2
+
+
 def application() -> CaseTrail:
     return existing_application()
 
@@ -110,9 +116,9 @@ def export_cmd(case: str, output: str, as_staff: str | None) -> None:
     if output != "-":
         folder = os.path.dirname(os.path.abspath(output))
         if not os.path.isdir(folder):
-            raise click.BadParameter(f"folder {folder} does not exist", param_hint="-o/--output")
+            raise BadOutput(f"cannot write {output}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK):
-            raise click.BadParameter(f"folder {folder} is not writable", param_hint="-o/--output")
+            raise BadOutput(f"cannot write {output}: folder {folder} is not writable")
     app = application()
     actor = app.get_staff(as_staff).as_actor() if as_staff else Actor.system(f"cli:{_user()}")
     bundle = export_bundle(app, case_uuid(case), key=audit_key(), actor=actor,

@@ -19,6 +19,12 @@ from domain.storage.database import database_url, env_for_url
 from projections.workers import start_background
 
 
+class BadLimit(click.ClickException):
+    """A malformed limit in the environment: one line on stderr and exit 2 (not a usage message)."""
+
+    exit_code = 2
+
+
 def safe_url(url: str) -> str:
     """The database URL without its password, for messages."""
     parsed = urlparse(url)
@@ -52,7 +58,7 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
     try:
         limits = uvicorn_options()
     except LimitError as e:
-        raise click.UsageError(str(e)) from None
+        raise BadLimit(str(e)) from None
     configure_logging()
     log = get_logger("casetrail.serve")
     if http_workers > 1:

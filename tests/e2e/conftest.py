@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +54,11 @@ def cli_env(url: str) -> dict[str, str]:
     return {**os.environ, "CASETRAIL_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
 
 
-def run_cli(url: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CASETRAIL, *args], env=cli_env(url), cwd=ROOT, capture_output=True, text=True,
-                          input=input, timeout=60)
+def run_cli(url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None,
+            cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``casetrail ARGS`` on ``url`` (``env`` adds to its environment), in ``cwd``."""
+    return subprocess.run([CASETRAIL, *args], env={**cli_env(url), **(env or {})}, cwd=cwd, capture_output=True,
+                          text=True, input=input, timeout=60)
 
 
 @dataclass
@@ -106,10 +108,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeo
 
 @contextmanager
 def serving(database_url: str, tmp_path: Path, served_url: str | None = None,
-            env: dict[str, str] | None = None) -> Iterator[Server]:
+            env: dict[str, str] | None = None,
+            preexec_fn: Callable[[], None] | None = None) -> Iterator[Server]:
     """``casetrail serve --no-workers`` on ``served_url`` (default: the database),
     with one staff member per role registered (and their tokens issued) first;
-    ``env`` adds to the server's environment (limits such as CASETRAIL_HEADER_TIMEOUT)."""
+    ``env`` adds to the server's environment (limits such as CASETRAIL_HEADER_TIMEOUT);
+    ``preexec_fn`` runs in the server's process before it starts (e.g. to lower its fd limit)."""
     app = CaseTrail.from_url(database_url)
     for staff_id, (department, roles) in STAFF.items():
         app.register_staff(staff_id, staff_id.replace("_", " ").title(), department, roles)
@@ -120,8 +124,7 @@ def serving(database_url: str, tmp_path: Path, served_url: str | None = None,
     with log_path.open("wb") as log:
         process = subprocess.Popen([CASETRAIL, "serve", "--no-workers", "--port", str(port)],
                                    env={**cli_env(served_url or database_url), **(env or {})}, cwd=ROOT,
-                                   stdout=log,
-                                   stderr=subprocess.STDOUT)
+                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
     srv = Server(url=f"http://127.0.0.1:{port}", database_url=database_url, log_path=log_path, tokens=tokens,
                  process=process)
     try:

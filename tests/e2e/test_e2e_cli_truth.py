@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -73,7 +73,7 @@ def test_readers_on_a_missing_postgres_database_exit_3(pg_server: ThrowawayPostg
 def past_case(url: str) -> str:
     """A complaint opened a month ago (its deadlines are long due), on ``url``; its id."""
     world = World(url)
-    world.now = datetime.now(timezone.utc) - timedelta(days=30)
+    world.now = datetime.now(UTC) - timedelta(days=30)
     case_id = str(world.open("complaint", title="逾期").id)
     world.app.close()
     return case_id
@@ -112,14 +112,14 @@ def test_sla_check_refuses_a_future_now_and_records_nothing(database_url: str) -
     past_case(database_url)
     before = recorded(database_url)
     for ahead in (timedelta(hours=1), timedelta(days=60)):
-        future = (datetime.now(timezone.utc) + ahead).isoformat()
+        future = (datetime.now(UTC) + ahead).isoformat()
         done = run_cli(database_url, "sla", "check", "--now", future)
         assert done.returncode == 2, done.stdout + done.stderr
         assert "later than the server clock" in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert done.stdout == ""
         assert recorded(database_url) == before
 
-    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     done = run_cli(database_url, "sla", "check", "--now", past)
     assert done.returncode == 0, done.stderr
     assert not done.stdout.startswith("0 breach"), done.stdout  # a month-old complaint has breaches due

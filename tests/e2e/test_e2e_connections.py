@@ -25,9 +25,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 import httpx
@@ -66,7 +66,7 @@ def read_until_closed(sock: socket.socket, seconds: float) -> bytes:
         sock.settimeout(left)
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             return data
@@ -125,7 +125,7 @@ def dripped_head(server: Server, sock: socket.socket) -> float:
             sock.send(bytes([byte]))
             if sock.recv(1, socket.MSG_PEEK):
                 break  # the answer has come
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             break

@@ -23,12 +23,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 from types import TracebackType
+
+from scripts.processes import free_port
 
 __all__ = [
     "PostgresNotInstalledError",
@@ -91,12 +92,6 @@ def find_pg_bin_dir() -> Path | None:
     if candidates:
         return max(candidates, key=version_key)
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ThrowawayPostgres:
@@ -299,7 +294,7 @@ class ThrowawayPostgres:
         attempts = 1 if self.requested_port else 5
         last_error = ""
         for _ in range(attempts):
-            self.port = self.requested_port or _free_port()
+            self.port = self.requested_port or free_port()
             options = " ".join((f"-p {self.port}", f"-k {self.socket_dir}", *self.options))
             result = self._run(
                 [

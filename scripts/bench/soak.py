@@ -42,8 +42,8 @@ from typing import Any
 import click
 import httpx
 
+from scripts import processes
 from scripts.bench import roster, stories
-from scripts.bench.http_load import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "bench" / "results"
@@ -258,27 +258,19 @@ def start_server(url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]
     # The server runs as recommended for production (docs/OPERATIONS.md): at most 2 glibc malloc
     # arenas, else its ~40 request threads fragment memory into per-thread arenas and RSS creeps.
     env = {"MALLOC_ARENA_MAX": "2", **os.environ, "CASETRAIL_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CASETRAIL, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise click.ClickException(f"the server exited ({process.returncode}):\n{log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise click.ClickException("the server did not become ready within 60 s")
+    process = processes.start(["serve", "--port", str(port)], log_path, env=env, cwd=ROOT)
+    try:
+        processes.wait_ready(f"http://127.0.0.1:{port}", process, log_path)
+    except processes.ServerNotReady as e:
+        processes.stop(process, grace=1)
+        raise click.ClickException(str(e)) from None
+    return process
 
 
 def soak(url: str, database: str, duration: float, threads: int, sample_every: float, max_growth: float,
          workdir: Path, warmup: float | None = None) -> dict[str, Any]:
     tokens = register(url)
-    port = _free_port()
+    port = processes.free_port()
     log_path = workdir / "server.log"
     server = start_server(url, port, log_path)
     tally = Tally()

@@ -11,10 +11,8 @@ process's stdout and stderr go to a file the tests can read (``log_text``).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,8 @@ import httpx
 import pytest
 
 from domain.application import CaseTrail
+from scripts import processes
+from scripts.processes import free_port, wait_ready  # noqa: F401  (used by the e2e modules)
 from tests.pg import DURABLE_SERVER_OPTIONS, PostgresNotInstalledError, ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,12 +42,6 @@ STAFF = {  # staff id: (department, roles)
     "admin": ("it", ["admin"]),
 }
 CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli_env(url: str) -> dict[str, str]:
@@ -92,20 +86,6 @@ class Server:
         return r.json()
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"server not ready after {timeout}s:\n{log_path.read_text()}")
-
-
 @contextmanager
 def serving(database_url: str, tmp_path: Path, served_url: str | None = None,
             env: dict[str, str] | None = None,
@@ -119,26 +99,15 @@ def serving(database_url: str, tmp_path: Path, served_url: str | None = None,
         app.register_staff(staff_id, staff_id.replace("_", " ").title(), department, roles)
     tokens = {staff_id: app.issue_token(staff_id) for staff_id in STAFF}
     app.close()
-    port = free_port()
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CASETRAIL, "serve", "--no-workers", "--port", str(port)],
-                                   env={**cli_env(served_url or database_url), **(env or {})}, cwd=ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
-    srv = Server(url=f"http://127.0.0.1:{port}", database_url=database_url, log_path=log_path, tokens=tokens,
-                 process=process)
-    try:
-        wait_ready(srv.url, process, log_path)
-        yield srv
-    finally:
-        for c in srv.clients.values():
-            c.close()
-        process.terminate()
+    with processes.serving(served_url or database_url, log_path, env=env, cwd=ROOT, ready_timeout=30,
+                           preexec_fn=preexec_fn) as (url, process):
+        srv = Server(url=url, database_url=database_url, log_path=log_path, tokens=tokens, process=process)
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield srv
+        finally:
+            for c in srv.clients.values():
+                c.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ opened over HTTP, ``audit verify`` - on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,9 @@ import click
 import httpx
 import pytest
 
+from scripts import processes
 from scripts.cli import cli
-from tests.e2e.conftest import CUSTOMER, ROOT, free_port, wait_ready
+from tests.e2e.conftest import CUSTOMER, ROOT
 
 INSTALL = ROOT / "scripts" / "install_wheel.sh"
 
@@ -90,16 +90,10 @@ def test_first_admin_serve_open_a_case_and_verify(base_venv: Path, database_url:
     assert agent.returncode == 0, agent.stderr
     admin_token, agent_token = admin.stdout.strip(), agent.stdout.strip()
     assert admin_token.startswith("ct_") and agent_token.startswith("ct_")
-    port = free_port()
     log_path = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASETRAIL_")}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([str(base_venv / "bin" / "casetrail"), "serve", "--port", str(port)],
-                                   env={**env, "CASETRAIL_DATABASE_URL": database_url}, cwd=tmp_path,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process, log_path, timeout=60)
+    clean = {k: "" for k in os.environ if k.startswith("CASETRAIL_")}  # nothing of the test run's settings
+    with processes.serving(database_url, log_path, args=(), env=clean, cwd=tmp_path,
+                           executable=str(base_venv / "bin" / "casetrail")) as (base, _process):
         opened = httpx.post(f"{base}/v1/cases", headers={"Authorization": f"Bearer {agent_token}"}, json={
             "type": "complaint", "title": "包裹破损", "customer": CUSTOMER,
             "fields": {"description": "外包装破损", "channel": "phone"}})
@@ -107,9 +101,6 @@ def test_first_admin_serve_open_a_case_and_verify(base_venv: Path, database_url:
         assert opened.json()["number"].startswith("TS-")
         metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {admin_token}"})
         assert metrics.status_code == 200
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
     verified = run(base_venv, "audit", "verify", url=database_url, cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "OK" in verified.stdout and "1 cases" in verified.stdout

@@ -37,7 +37,8 @@ from domain.audit.ledger import read_ledger
 from projections.catalog import PROJECTIONS
 from projections.maintenance import drop_versions
 from projections.views import ACTIVE, Store
-from tests.e2e.conftest import CASETRAIL, ROOT, cli_env, free_port, run_cli, wait_ready
+from scripts import processes
+from tests.e2e.conftest import ROOT, cli_env, free_port, run_cli, wait_ready
 from tests.integration.test_projections import active_checksums, head, replay_checksums
 
 pytestmark = pytest.mark.postgres
@@ -93,9 +94,7 @@ def test_processes_starting_at_once_on_an_empty_database_all_come_up(pg_server: 
 
 # --------------------------------------------------------------- the cluster
 def spawn(args: list[str], url: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([CASETRAIL, *args], env={**cli_env(url), **ENV}, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
+    return processes.start(args, log, env={**cli_env(url), **ENV}, cwd=ROOT, append=True)
 
 
 class Cluster:

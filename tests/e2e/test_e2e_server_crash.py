@@ -21,8 +21,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ import httpx
 
 from domain.application import CaseTrail
 from domain.audit.verification import verify
-from tests.e2e.conftest import CASETRAIL, CUSTOMER, ROOT, Server, cli_env, free_port, run_cli, wait_ready
+from scripts import processes
+from tests.e2e.conftest import CUSTOMER, ROOT, Server, run_cli
 
 WRITERS = 6
 KILLS = 3
@@ -108,24 +108,9 @@ class Load:
                     self.refused.append((r.status_code, r.text[:300]))
 
 
-@contextmanager
-def serving(database_url: str, log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    with log_path.open("ab") as log:
-        process = subprocess.Popen([CASETRAIL, "serve", "--no-workers", "--port", str(port)],
-                                   env=cli_env(database_url), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process, log_path)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        process.wait(timeout=20)
+def serving(database_url: str, log_path: Path) -> Any:
+    """A server whose log goes on from one round to the next."""
+    return processes.serving(database_url, log_path, cwd=ROOT, append=True, ready_timeout=30)
 
 
 def kill_under_load(url: str, process: subprocess.Popen[bytes], load: Load) -> None:

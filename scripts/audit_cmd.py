@@ -26,14 +26,14 @@ from domain.application import CaseTrail
 from domain.model.actor import Actor, CommandContext
 from domain.model.case import Case
 from scripts.database import existing_application
+from scripts.errors import CommandError
 
 KEY_ENV = "CASETRAIL_AUDIT_KEY"
 
 
-class BadOutput(click.ClickException):
+class BadOutput(CommandError):
     """An output file that cannot be written: one line on stderr, exit 2 (no usage text)."""
 
-    exit_code = 2
 
 
 def application() -> CaseTrail:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import click
-
 from domain.application import CaseTrail
 from domain.storage.database import database_url, sqlite_file
+from scripts.errors import CommandError
 
 
-class NoDatabase(click.ClickException):
-    exit_code = 2
+class NoDatabase(CommandError):
+    pass
 
 
 def require_existing(url: str) -> None:

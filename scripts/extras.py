@@ -12,13 +12,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-import click
+from scripts.errors import CommandError
 
 PROJECT_PACKAGES = ("domain", "projections", "api", "scripts")
 
 
-class MissingExtra(click.ClickException):
-    exit_code = 2
+class MissingExtra(CommandError):
+    pass
 
 
 def load(module: str, command: str, extra: str = "bench") -> ModuleType:

@@ -17,12 +17,12 @@ import click
 
 from domain.storage.database import database_url, env_for_url
 from projections.workers import start_background
+from scripts.errors import CommandError
 
 
-class BadLimit(click.ClickException):
+class BadLimit(CommandError):
     """A malformed limit in the environment: one line on stderr and exit 2 (not a usage message)."""
 
-    exit_code = 2
 
 
 def safe_url(url: str) -> str:
@@ -53,7 +53,7 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
     try:
         env_for_url(url)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="CASETRAIL_DATABASE_URL") from None
+        raise CommandError(f"CASETRAIL_DATABASE_URL: {e}") from None
     raise_fd_limit()
     try:
         limits = uvicorn_options()

@@ -17,6 +17,7 @@ from projections.events import parse_time
 from projections.sla import sla_pass
 from projections.views import Store
 from scripts.database import existing_application
+from scripts.errors import CommandError
 
 
 @click.group()
@@ -38,7 +39,7 @@ def check(now_text: str | None) -> None:
             raise ValueError(f"{now.isoformat()} is later than the server clock ({clock.isoformat()}); "
                              "breaches are recorded as they happen, never ahead of time")
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--now") from None
+        raise CommandError(f"--now: {e}") from None
     app = existing_application()
     try:
         breaches = sla_pass(app, Store.for_app(app), now)

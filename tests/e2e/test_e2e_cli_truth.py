@@ -116,6 +116,7 @@ def test_sla_check_refuses_a_future_now_and_records_nothing(database_url: str) -
         done = run_cli(database_url, "sla", "check", "--now", future)
         assert done.returncode == 2, done.stdout + done.stderr
         assert "later than the server clock" in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line, no usage text
         assert done.stdout == ""
         assert recorded(database_url) == before
 

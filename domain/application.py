@@ -91,7 +91,7 @@ class CaseTrail(ChainedApplication):
         calendar: BusinessCalendar | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.registry = registry or CaseTypeRegistry.load()
+        self.registry = registry or CaseTypeRegistry.from_env()
         self.calendar = calendar or load_calendar()
         self.clock = clock
         self._types = {ct.name: ct for ct in self.registry}
@@ -154,7 +154,7 @@ class CaseTrail(ChainedApplication):
     # --------------------------------------------------------------- staff
     def register_staff(self, staff_id: str, name: str, department: str, roles: list[str],
                        actor: Actor = Actor.system("admin"), ctx: CommandContext = CommandContext()) -> Staff:
-        check_staff_fields(staff_id, name, department, roles)
+        check_staff_fields(staff_id, name, department, roles, self.registry.roles.names())
         staff = Staff(staff_id=staff_id, name=name, department=department, roles=sorted(set(roles)),
                       meta=event_meta(actor, self.clock(), ctx))
         try:
@@ -167,7 +167,7 @@ class CaseTrail(ChainedApplication):
                      roles: list[str] | None = None, actor: Actor = Actor.system("admin")) -> Staff:
         staff = self.get_staff(staff_id)
         new = (name or staff.name, department or staff.department, sorted(set(roles or staff.roles)))
-        check_staff_fields(staff_id, *new)
+        check_staff_fields(staff_id, *new, known_roles=self.registry.roles.names())
         staff.update(*new, meta=event_meta(actor, self.clock(), CommandContext()))
         self.save(staff)
         return staff

@@ -54,7 +54,7 @@ class ReadModels:
             raise TypeError("give a database URL or a store")
         self.store = store or Store.for_url(url)  # type: ignore[arg-type]
         self.zone = load_calendar().zone
-        self.report_targets = dict(CaseTypeRegistry.load().get(COMPLAINT).report_targets)
+        self.report_targets = dict(CaseTypeRegistry.from_env().get(COMPLAINT).report_targets)
         self._views: dict[tuple[str, int], ReadModelView] = {}
         self._pointers: dict[str, int] = {}
         self._checked = 0.0

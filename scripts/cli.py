@@ -25,7 +25,17 @@ from eventsourcing.persistence import PersistenceError
 from domain.model.calendar import CalendarError
 from domain.model.errors import CaseTypeError, DomainError
 from domain.storage.database import StorageConfigError
-from scripts import audit_cmd, bench_cmd, demo_cmd, projections_cmd, serve_cmd, sla_cmd, soak_cmd, staff_cmd
+from scripts import (
+    audit_cmd,
+    bench_cmd,
+    case_types_cmd,
+    demo_cmd,
+    projections_cmd,
+    serve_cmd,
+    sla_cmd,
+    soak_cmd,
+    staff_cmd,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +43,8 @@ def cli() -> None:
     """casetrail: event-sourced case tracking with a provable audit trail."""
 
 
-for _module in (serve_cmd, staff_cmd, projections_cmd, sla_cmd, audit_cmd, demo_cmd, bench_cmd, soak_cmd):
+for _module in (serve_cmd, staff_cmd, projections_cmd, sla_cmd, audit_cmd, case_types_cmd, demo_cmd, bench_cmd,
+                soak_cmd):
     for _command in _module.commands:
         cli.add_command(_command)
 

@@ -35,8 +35,9 @@ def staff() -> None:
 @click.argument("staff_id")
 @click.option("--name", required=True, help="Display name.")
 @click.option("--department", required=True, help="Department, e.g. cs, sales, service.")
-@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES),
-              help="A role (repeat for several).")
+@click.option("--role", "roles", multiple=True, required=True, metavar="ROLE",
+              help=f"A role of the role catalog (repeat for several): {', '.join(ROLES)}, or one an operator's "
+                   "_roles.toml adds.")
 @click.option("--token", "with_token", is_flag=True,
               help="Also issue a token and print it on stdout (the first admin in one command).")
 def staff_add(staff_id: str, name: str, department: str, roles: tuple[str, ...], with_token: bool) -> None:
@@ -69,8 +70,8 @@ def staff_list() -> None:
 @click.argument("staff_id")
 @click.option("--name", default=None, help="New display name.")
 @click.option("--department", default=None, help="New department.")
-@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
-              help="The new set of roles (repeat for several; replaces the old set).")
+@click.option("--role", "roles", multiple=True, metavar="ROLE",
+              help="The new set of roles (repeat for several; replaces the old set), from the role catalog.")
 def staff_update(staff_id: str, name: str | None, department: str | None, roles: tuple[str, ...]) -> None:
     """Change a staff member's name, department or roles (recorded as an event)."""
     if name is None and department is None and not roles:

@@ -16,11 +16,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/ids")
 
+# The built-in roles (domain/model/case_types/_roles.toml is the catalog; operators add roles there).
 ROLES = (
     "agent", "supervisor", "dept_head", "sales_manager", "general_manager",
     "technician", "reviewer", "importer", "admin",
 )
-ACTING_ROLES = frozenset(ROLES) - {"reviewer", "admin"}
+READ_ONLY_ROLES = frozenset({"reviewer", "admin"})  # the built-in roles with acts = false
 
 
 def stable_id(kind: str, key: str) -> UUID:
@@ -52,7 +53,7 @@ class Actor:
 
     @property
     def may_act(self) -> bool:
-        return self.is_system or bool(set(self.roles) & ACTING_ROLES)
+        return self.is_system or bool(set(self.roles) - READ_ONLY_ROLES)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,7 +34,9 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def check_staff_fields(staff_id: str, name: str, department: str, roles: list[str]) -> None:
+def check_staff_fields(staff_id: str, name: str, department: str, roles: list[str],
+                       known_roles: Sequence[str] = ROLES) -> None:
+    """Refuse a malformed staff record; roles must be in the role catalog (``known_roles``)."""
     problems = []
     if not isinstance(staff_id, str) or not staff_id or len(staff_id) > 64 or not all(
         c.isalnum() or c in "-_." for c in staff_id
@@ -43,9 +46,9 @@ def check_staff_fields(staff_id: str, name: str, department: str, roles: list[st
         problems.append({"field": "name", "problem": "must be a non-empty string"})
     if not isinstance(department, str) or not department.strip() or len(department) > 64:
         problems.append({"field": "department", "problem": "must be a non-empty string"})
-    bad = [r for r in roles if r not in ROLES]
+    bad = [r for r in roles if r not in known_roles]
     if not roles or bad:
-        problems.append({"field": "roles", "problem": f"unknown roles {bad}; allowed: {list(ROLES)}"})
+        problems.append({"field": "roles", "problem": f"unknown roles {bad}; allowed: {list(known_roles)}"})
     if problems:
         raise InvalidFields("; ".join(f"{p['field']} {p['problem']}" for p in problems), errors=problems)
 

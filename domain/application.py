@@ -33,6 +33,7 @@ from domain.audit.access import AccessLedger
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.calendar import BusinessCalendar, load_calendar
 from domain.model.case import Case
+from domain.model.casetype import CaseType
 from domain.model.errors import (
     AuthenticationFailed,
     CaseNotFound,
@@ -46,7 +47,7 @@ from domain.model.errors import (
 )
 from domain.model.idempotency import IdempotencyRecord
 from domain.model.moments import utc_now
-from domain.model.numbering import NumberSeries, series_key
+from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
@@ -275,22 +276,27 @@ class CaseTrail(ChainedApplication):
             if replay is not None:
                 return replay
             meta = event_meta(actor, at, ctx, imported=imported)
-            series = self._series(ct.number_prefix, at, meta)
-            case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=title,
+            series = self._series(ct, at, meta)
+            case = Case.open(case_type=ct, actor=actor, number=self._allocate(series, ct, at, meta), title=title,
                              customer=customer, fields=fields, channel=channel, links=[], at=at,
                              calendar=self.calendar, meta=meta)
             return self._saved(case, [series], actor, idempotency, 201, meta)
 
         # this process's openers of one number series queue (domain/storage/locks.py)
-        with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone))):
+        with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone, ct.number_format))):
             return retrying(once, give_up=lambda: VersionConflict("could not allocate a case number; try again"))
 
     def open_case(self, *args: Any, **kwargs: Any) -> Case:
         """``open``, returning only the case."""
         return self.open(*args, **kwargs).case
 
-    def _series(self, prefix: str, at: datetime, meta: dict[str, Any]) -> NumberSeries:
-        key = series_key(prefix, at, self.calendar.timezone)
+    def _allocate(self, series: NumberSeries, ct: CaseType, at: datetime, meta: dict[str, Any]) -> str:
+        """The next number of ``series``, written by the type's ``number_format``."""
+        return series.allocate(meta, lambda serial: render_number(ct.number_format, ct.number_prefix, at,
+                                                                  self.calendar.timezone, serial))
+
+    def _series(self, ct: CaseType, at: datetime, meta: dict[str, Any]) -> NumberSeries:
+        key = series_key(ct.number_prefix, at, self.calendar.timezone, ct.number_format)
         try:
             return self.load(NumberSeries.create_id(key))
         except AggregateNotFoundError:
@@ -372,8 +378,8 @@ class CaseTrail(ChainedApplication):
         types = self._types
         for f in follow_ups_for(case, ct, action, types):
             target = types[f.open_type]
-            series = self._series(target.number_prefix, at, meta)
-            number = series.allocate(meta)
+            series = self._series(target, at, meta)
+            number = self._allocate(series, target, at, meta)
             linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
                                fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=meta,
                                links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])

@@ -22,6 +22,7 @@ from domain.model.conditions import check_condition
 from domain.model.durations import Duration, parse_duration
 from domain.model.errors import CaseTypeError
 from domain.model.fields import FieldSpec
+from domain.model.numbering import DEFAULT_FORMAT, NumberFormatError, check_format
 
 BUILTIN_DIR = Path(__file__).parent / "case_types"
 OPEN = "@open"
@@ -35,7 +36,7 @@ ACTION_KEYS = {
     "to_at_count", "increment_by", "guards", "conflict_when_taken", "extends", "corrects", "doc",
 }
 TYPE_KEYS = {
-    "name", "title", "version", "number_prefix", "initial_state", "states", "closed_states",
+    "name", "title", "version", "number_prefix", "number_format", "initial_state", "states", "closed_states",
     "open_roles", "department", "sources", "customer", "fields", "actions", "clocks",
     "approvals", "escalations", "follow_ups", "on_linked_outcome", "report_outcome",
     "escalation_ladder", "report_targets",
@@ -118,6 +119,7 @@ class CaseType:
     escalation_ladder: tuple[str, ...]
     sources: str = ""
     report_targets: Mapping[str, float] = field(default_factory=dict)
+    number_format: str = DEFAULT_FORMAT
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def action(self, name: str) -> ActionSpec | None:
@@ -133,6 +135,7 @@ class CaseType:
             "title": self.title,
             "version": self.version,
             "number_prefix": self.number_prefix,
+            "number_format": self.number_format,
             "initial_state": self.initial_state,
             "states": list(self.states),
             "closed_states": list(self.closed_states),
@@ -323,6 +326,13 @@ def _report_targets(data: Any, where: str) -> dict[str, float]:
     return out
 
 
+def _number_format(value: Any, where: str) -> str:
+    try:
+        return check_format(value)
+    except NumberFormatError as e:
+        raise CaseTypeError(f"{where}: {e}") from None
+
+
 def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: str) -> CaseType:
     """Validate a parsed case-type mapping (merged with the common one)."""
     unknown = set(data) - TYPE_KEYS
@@ -382,5 +392,6 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         ),
         sources=str(data.get("sources", "")),
         report_targets=_report_targets(data.get("report_targets"), f"{source}: key 'report_targets'"),
+        number_format=_number_format(data.get("number_format", DEFAULT_FORMAT), f"{source}: key 'number_format'"),
         raw=data,
     )

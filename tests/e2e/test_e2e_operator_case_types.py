@@ -11,6 +11,7 @@ with its file, line and key; a server started on it does not come up.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -44,7 +45,7 @@ def test_operator_types_work_in_every_process(database_url: str, tmp_path: Path)
                                                          "customer": {}, "fields": {"amount": "3000.00"}})
         assert opened.status_code == 201, opened.text
         case = opened.json()
-        assert case["number"].startswith("JZ-")
+        assert re.fullmatch(r"JZ-\d{4}-001", case["number"]), case["number"]  # its own number_format
         refused = server["wang"].post(f"/v1/cases/{case['id']}/actions/approve", json={})
         assert refused.status_code == 403, refused.text  # the cashier may not approve
         for who, action in (("li", "approve"), ("wang", "pay"), ("wang", "repay")):

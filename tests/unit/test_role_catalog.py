@@ -15,6 +15,7 @@ CASH_ADVANCE = """
 name = "cash_advance"
 title = "现金借支"
 number_prefix = "JZ"
+number_format = "{prefix}-{YY}{MM}-{seq:3}"
 initial_state = "requested"
 states = ["requested", "approved", "paid", "repaid"]
 closed_states = ["repaid"]

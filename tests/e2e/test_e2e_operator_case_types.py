@@ -41,9 +41,18 @@ def test_operator_types_work_in_every_process(database_url: str, tmp_path: Path)
             server.tokens[staff_id] = added.stdout.strip()
         types = server["agent"].get("/v1/case-types").json()
         assert "cash_advance" in str(types)
-        opened = server["agent"].post("/v1/cases", json={"type": "cash_advance", "title": "差旅借支",
-                                                         "customer": {}, "fields": {"amount": "3000.00"}})
+        bad = server["agent"].post("/v1/cases", json={"type": "cash_advance", "title": "差旅借支", "customer": {},
+                                                      "fields": {"amount": "3000.00", "repay_by": "2026-02-30",
+                                                                 "id_number": "110105194912310021"}})
+        assert bad.status_code == 422, bad.text  # a date that does not exist, an ID number that fails its check
+        assert {e["field"] for e in bad.json()["errors"]} >= {"repay_by", "id_number"}, bad.text
+        receipt = {"name": "借款单.pdf", "media_type": "application/pdf", "size": 2048, "sha256": "0f" * 32}
+        opened = server["agent"].post("/v1/cases", json={
+            "type": "cash_advance", "title": "差旅借支", "customer": {},
+            "fields": {"amount": "3000.00", "repay_by": "2026-12-31", "id_number": "11010519491231002X",
+                       "receipts": [{"file": receipt}]}})
         assert opened.status_code == 201, opened.text
+        assert opened.json()["fields"]["receipts"] == [{"file": receipt}]
         case = opened.json()
         assert re.fullmatch(r"JZ-\d{4}-001", case["number"]), case["number"]  # its own number_format
         refused = server["wang"].post(f"/v1/cases/{case['id']}/actions/approve", json={})

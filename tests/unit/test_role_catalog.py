@@ -23,6 +23,9 @@ open_roles = ["agent"]
 
 [fields]
 amount = { type = "decimal", required = true }
+repay_by = { type = "date" }
+id_number = { type = "pattern", pattern = '\\d{17}[\\dXx]' }
+receipts = { type = "list", items = { file = { type = "attachment", required = true } } }
 
 [actions.approve]
 from = ["requested"]

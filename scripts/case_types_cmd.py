@@ -1,20 +1,23 @@
-"""``casetrail case-types check|list``: validate case-type folders before a deployment loads them.
+"""``casetrail case-types check|list|schema``: validate case-type folders before a deployment loads them.
 
 ``check [DIR ...]`` loads the built-in types with the given folders (default:
 ``CASETRAIL_CASE_TYPES``) exactly as every process will, and prints one line
 per problem as ``file:line: message`` (the line of the key the message
 names, found in the file's text), then exits 1; clean folders print what
-they define and exit 0. ``list`` prints the case types and roles in force.
+they define and exit 0. ``list`` prints the case types and roles in force;
+``schema`` the JSON Schema of the file format.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import click
 
 from domain.model.casetype import BUILTIN_DIR
+from domain.model.file_format import case_type_schema
 from domain.model.registry import CaseTypeRegistry, case_type_dirs
 from scripts.errors import CommandError
 
@@ -80,6 +83,12 @@ def check_cmd(folders: tuple[Path, ...]) -> None:
     registry = CaseTypeRegistry.load(*dirs)
     click.echo(f"OK: {len(registry.names())} case types ({', '.join(registry.names())}); "
                f"{len(registry.roles.names())} roles ({', '.join(registry.roles.names())})")
+
+
+@case_types.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of case-type files (for editors; docs/case-type.schema.json)."""
+    click.echo(json.dumps(case_type_schema(), indent=2, ensure_ascii=False))
 
 
 @case_types.command("list")

@@ -83,7 +83,7 @@ class ClockSpec:
     resume: tuple[str, ...] = ()
     max_total: Duration | None = None
     escalate_to: str | None = None
-    when: Mapping[str, Any] | None = None
+    when: Mapping[str, Any] | str | None = None
 
     def duration_for(self, context: Mapping[str, Any]) -> Duration:
         if self.duration_by:

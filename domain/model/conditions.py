@@ -1,5 +1,7 @@
-"""Conditions (``when = {...}``) used by approval rules, escalations, guards
-and follow-ups in case-type files.
+"""Conditions (``when = {...}`` or ``when = "CEL expression"``) used by approval
+rules, escalations, clocks, guards and follow-ups in case-type files.
+
+A text is a Common Expression Language expression (``domain.model.expressions``).
 
 A condition maps a dotted path (``amount``, ``customer.is_new``) to a test:
 either a plain value / list (equality / membership) or a table with one or
@@ -15,14 +17,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from domain.model.errors import CaseTypeError
+from domain.model.expressions import check_expression, holds
 
 OPERATORS = {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "present"}
 
 
-def check_condition(when: Any, where: str) -> dict[str, Any]:
-    """Validate a condition table from a case-type file."""
+def check_condition(when: Any, where: str) -> dict[str, Any] | str:
+    """Validate a condition (a table, or an expression) from a case-type file."""
+    if isinstance(when, str):
+        return check_expression(when, f"{where}: 'when'")
     if not isinstance(when, Mapping):
-        raise CaseTypeError(f"{where}: 'when' must be a table")
+        raise CaseTypeError(f"{where}: 'when' must be a table or an expression")
     for path, test in when.items():
         if isinstance(test, Mapping):
             bad = set(test) - OPERATORS
@@ -82,8 +87,10 @@ def _test(value: Any, test: Any) -> bool:
     return True
 
 
-def matches(when: Mapping[str, Any] | None, context: Mapping[str, Any]) -> bool:
-    """True when every test in ``when`` holds for ``context``."""
+def matches(when: Mapping[str, Any] | str | None, context: Mapping[str, Any]) -> bool:
+    """True when ``when`` holds for ``context``: every test of a table, or the expression."""
     if not when:
         return True
+    if isinstance(when, str):
+        return holds(when, context)
     return all(_test(lookup(context, path), test) for path, test in when.items())

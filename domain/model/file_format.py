@@ -20,6 +20,7 @@ from domain.model.fields import CHECKS, FIELD_TYPES, SPEC_KEYS
 SCHEMA_ID = "https://casetrail.invalid/schemas/case-type.schema.json"
 STRINGS: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 TABLE: dict[str, Any] = {"type": "object"}
+WHEN: dict[str, Any] = {"type": ["object", "string"]}  # a table of tests, or a CEL expression
 
 
 def _closed(properties: dict[str, Any], keys: set[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def case_type_schema() -> dict[str, Any]:
     }
     clock_props: dict[str, Any] = {
         "duration": {"type": "string"}, "max_total": {"type": "string"}, "start": STRINGS, "stop": STRINGS,
-        "pause": STRINGS, "resume": STRINGS, "escalate_to": STRINGS, "duration_by": TABLE, "when": TABLE,
+        "pause": STRINGS, "resume": STRINGS, "escalate_to": STRINGS, "duration_by": TABLE, "when": WHEN,
         "doc": {"type": "string"},
     }
     type_props: dict[str, Any] = {

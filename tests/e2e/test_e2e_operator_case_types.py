@@ -80,3 +80,29 @@ def test_a_role_typo_is_refused_with_file_line_and_key(database_url: str, tmp_pa
     started = run_cli(database_url, "staff", "add", "li", "--name", "李", "--department", "finance", "--role",
                       "agent", env={"CASETRAIL_CASE_TYPES": str(folder)})
     assert started.returncode == 2 and "unknown role 'cfoo'" in started.stderr, started
+
+
+def test_expression_rules_decide_approvals_through_the_api(database_url: str, tmp_path: Path) -> None:
+    from tests.unit.test_expressions import PURCHASE
+
+    folder = operator_folder(tmp_path)
+    (folder / "purchase_request.toml").write_text(PURCHASE, encoding="utf-8")
+    env = {"CASETRAIL_CASE_TYPES": str(folder)}
+    with serving(database_url, tmp_path, env=env) as server:
+        for staff_id, role in (("li", "cfo"), ("wang", "cashier")):
+            added = run_cli(database_url, "staff", "add", staff_id, "--name", staff_id, "--department", "finance",
+                            "--role", role, "--token", env=env)
+            server.tokens[staff_id] = added.stdout.strip()
+
+        def post(who: str, path: str, body: dict[str, object]) -> httpx.Response:
+            return httpx.post(f"{server.url}{path}", json=body,
+                              headers={"Authorization": f"Bearer {server.tokens[who]}"})
+
+        opened = post("agent", "/v1/cases", {"type": "purchase_request", "title": "办公用品", "customer": {},
+                                              "fields": {"amount": "3000.01", "kind": "cash"}}).json()
+        submitted = post("agent", f"/v1/cases/{opened['id']}/actions/submit", {})
+        assert submitted.status_code == 200 and submitted.json()["status"] == "submitted", submitted.text
+        assert post("li", f"/v1/cases/{opened['id']}/actions/approve", {}).status_code == 403  # sequential: cashier first
+        assert post("wang", f"/v1/cases/{opened['id']}/actions/approve", {}).status_code == 200
+        done = post("li", f"/v1/cases/{opened['id']}/actions/approve", {})
+        assert done.status_code == 200 and done.json()["status"] == "approved", done.text

@@ -62,6 +62,11 @@ from domain.storage.retry import Stale, retrying
 POLICY = Actor.system("policy")
 
 
+def typed(meta: dict[str, Any], ct: CaseType) -> dict[str, Any]:
+    """Event metadata that names the version (content hash) of the case type the command was decided by."""
+    return {**meta, "case_type_version": ct.digest}
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """What a command did: the case as it now stands, the notification position of the save
@@ -275,7 +280,7 @@ class CaseTrail(ChainedApplication):
             replay = self._replay(actor, idempotency)
             if replay is not None:
                 return replay
-            meta = event_meta(actor, at, ctx, imported=imported)
+            meta = typed(event_meta(actor, at, ctx, imported=imported), ct)
             series = self._series(ct, at, meta)
             case = Case.open(case_type=ct, actor=actor, number=self._allocate(series, ct, at, meta), title=title,
                              customer=customer, fields=fields, channel=channel, links=[], at=at,
@@ -320,7 +325,7 @@ class CaseTrail(ChainedApplication):
                     raise Stale  # the copy may be behind: compare with the stored case
                 raise VersionConflict(f"case is at version {case.version}, not {expected_version}",
                                       current_version=case.version)
-            meta = event_meta(actor, at, ctx, imported=imported)
+            meta = typed(event_meta(actor, at, ctx, imported=imported), self.registry.get(case.case_type))
             try:
                 others = self._decide(case, actor, action, data, at, meta, ctx)
             except DomainError:
@@ -381,9 +386,9 @@ class CaseTrail(ChainedApplication):
             series = self._series(target, at, meta)
             number = self._allocate(series, target, at, meta)
             linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
-                               fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=meta,
+                               fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=typed(meta, target),
                                links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
-            case.add_link(f.link, linked.id, number, meta)
+            case.add_link(f.link, linked.id, number, typed(meta, ct))
             out += [linked, series]
         outcome = outcome_to_report(case, ct, previous)
         link = origin_link(case) if outcome else None
@@ -391,6 +396,7 @@ class CaseTrail(ChainedApplication):
             origin = self.get_case(link["case_id"])
             oct_ = self.registry.get(origin.case_type)
             rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
+            meta = typed(meta, oct_)
             follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta)
             spec = oct_.action(follow) if follow else None
             if spec and origin.state_allows(spec, oct_):
@@ -431,8 +437,8 @@ class CaseTrail(ChainedApplication):
         def once(_fresh: bool) -> list[str]:
             case = self.get_case(case_id)
             at = now or self.clock()
-            breached = case.record_breaches(self.registry.get(case.case_type), at,
-                                            event_meta(actor, at, CommandContext()))
+            ct = self.registry.get(case.case_type)
+            breached = case.record_breaches(ct, at, typed(event_meta(actor, at, CommandContext()), ct))
             if breached:
                 self.save(case)
             return list(breached)

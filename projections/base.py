@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import structlog
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
+from domain.model.errors import UnknownCaseType
 from domain.model.registry import CaseTypeRegistry
 from projections.events import Event, from_domain_event
 from projections.views import ReadModelView, Table
+
+log = structlog.get_logger("casetrail.projections")
+_REPORTED: set[tuple[str, str | None]] = set()  # (case type, version) already reported by this process
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,26 @@ class Context:
     def closed_states(self, case_type: str) -> tuple[str, ...]:
         try:
             return self.registry.get(case_type).closed_states
-        except Exception:  # a type no longer defined: nothing counts as closed
+        except UnknownCaseType:  # a type this process does not load: said loudly, nothing counts as closed
+            self.check_version(case_type, None)
             return ()
+
+    def check_version(self, case_type: str, digest: str | None) -> None:
+        """Say loudly (once per type and version) when an event was decided by a case type this
+        process does not know, or by another version of it than the one it loaded."""
+        try:
+            loaded = self.registry.get(case_type).digest
+        except UnknownCaseType:
+            if (case_type, None) in _REPORTED:
+                return
+            _REPORTED.add((case_type, None))
+            log.error("events of a case type this process does not load; its read models may be wrong: "
+                      "load the same CASETRAIL_CASE_TYPES in every process", case_type=case_type)
+            return
+        if digest is not None and digest != loaded and (case_type, digest) not in _REPORTED:
+            _REPORTED.add((case_type, digest))
+            log.warning("events decided by another version of a case type than this process loads",
+                        case_type=case_type, event_version=digest, loaded_version=loaded)
 
 
 class Batch:

@@ -88,6 +88,11 @@ class CaseStateBatch(Batch):
 
     def apply(self, e: Event) -> None:
         d = e.data
+        version = (d.get("meta") or {}).get("case_type_version")
+        if version is not None or e.type == "Case.Opened":
+            kind = d["case_type"] if e.type == "Case.Opened" else (self.rows.get(e.aggregate_id) or {}).get("type")
+            if kind is not None:
+                self.model.context.check_version(kind, version)
         if e.type == "Case.Opened":
             customer = d.get("customer") or {}
             row = self.rows[e.aggregate_id] = {

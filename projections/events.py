@@ -23,7 +23,6 @@ from domain.model import moments
 from domain.model import topics as topic_names
 from domain.storage.chain import ChainedMapper
 
-UTC = UTC
 # bookkeeping aggregates no read model shows (under their module paths before and after the move)
 SKIPPED_TOPICS = tuple(f"{name}:" for module in ("domain.model.numbering", "domain.model.idempotency")
                        for name in topic_names.module_names(module))

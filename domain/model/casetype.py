@@ -13,6 +13,8 @@ Shared definitions (``correct_field``, the escalation ladder) live in
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +122,7 @@ class CaseType:
     sources: str = ""
     report_targets: Mapping[str, float] = field(default_factory=dict)
     number_format: str = DEFAULT_FORMAT
+    digest: str = ""  # the content hash of the definition (file and shared definitions): its version on events
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def action(self, name: str) -> ActionSpec | None:
@@ -136,6 +139,7 @@ class CaseType:
             "version": self.version,
             "number_prefix": self.number_prefix,
             "number_format": self.number_format,
+            "digest": self.digest,
             "initial_state": self.initial_state,
             "states": list(self.states),
             "closed_states": list(self.closed_states),
@@ -326,6 +330,12 @@ def _report_targets(data: Any, where: str) -> dict[str, float]:
     return out
 
 
+def content_digest(data: Mapping[str, Any], common: Mapping[str, Any]) -> str:
+    """A short SHA-256 of a definition as parsed (key order and comments do not matter)."""
+    text = json.dumps({"type": data, "common": common}, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def _number_format(value: Any, where: str) -> str:
     try:
         return check_format(value)
@@ -393,5 +403,6 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         sources=str(data.get("sources", "")),
         report_targets=_report_targets(data.get("report_targets"), f"{source}: key 'report_targets'"),
         number_format=_number_format(data.get("number_format", DEFAULT_FORMAT), f"{source}: key 'number_format'"),
+        digest=content_digest(data, common),
         raw=data,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-UTC = UTC
 MAX_TEXT = 64
 
 

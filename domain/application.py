@@ -17,6 +17,7 @@ recorded on a stale state); cases are snapshotted every 100 events.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
+from domain.model.uniqueness import UniqueKey, check_requirements, plan_keys
 from domain.storage.chain import project_with_head
 from domain.storage.chained import ChainedApplication, position_of
 from domain.storage.committed import CommittedCases
@@ -285,7 +287,9 @@ class CaseTrail(ChainedApplication):
             case = Case.open(case_type=ct, actor=actor, number=self._allocate(series, ct, at, meta), title=title,
                              customer=customer, fields=fields, channel=channel, links=[], at=at,
                              calendar=self.calendar, meta=meta)
-            return self._saved(case, [series], actor, idempotency, 201, meta)
+            check_requirements(ct, case.context(), self._unique_key)  # cross-case rules (domain.model.uniqueness)
+            keys = plan_keys(ct, case, None, self._unique_key, meta)
+            return self._saved(case, [series, *keys], actor, idempotency, 201, meta)
 
         # this process's openers of one number series queue (domain/storage/locks.py)
         with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone, ct.number_format))):
@@ -363,10 +367,19 @@ class CaseTrail(ChainedApplication):
         """The action on ``case``; the other aggregates the cross-case policies changed."""
         ct = self.registry.get(case.case_type)
         previous = case.status
+        before = (previous, copy.deepcopy(case.context())) if ct.unique else None
         case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
                   meta=meta, known_staff=self.staff_exists)
+        keys = plan_keys(ct, case, before, self._unique_key, meta) if ct.unique else []
         cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
-        return self._policies(case, ct, action, previous, at, cause)
+        return [*keys, *self._policies(case, ct, action, previous, at, cause)]
+
+    def _unique_key(self, key_id: UUID) -> UniqueKey | None:
+        try:
+            found = self.load(key_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, UniqueKey) else None
 
     def _saved(self, case: Case, others: list[Any], actor: Actor, idempotency: tuple[str, str] | None,
                status: int, meta: dict[str, Any]) -> CommandResult:

@@ -97,6 +97,11 @@ class CaseTypeRegistry:
                 raise CaseTypeError(f"{path.name}: key 'name': {ct.name!r} is defined by {sources[ct.name].name} too")
             types[ct.name], sources[ct.name] = ct, path  # a later folder's file replaces a built-in one
         for ct in types.values():
+            for i, need in enumerate(ct.requires):
+                other = types.get(need.type)
+                if other is None or need.unique not in {r.name for r in other.unique}:
+                    raise CaseTypeError(f"{sources[ct.name].name}: key 'requires[{i}]': {need.type!r} has no unique "
+                                        f"rule {need.unique!r}")
             for i, f in enumerate(ct.follow_ups):
                 if f.get("open") not in types:
                     raise CaseTypeError(

@@ -51,7 +51,9 @@ from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
+from domain.model.schedules import ScheduleRun, ScheduleSpec, latest_occurrence, render_title
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
+from domain.model.topics import topics
 from domain.model.uniqueness import UniqueKey, check_requirements, plan_keys
 from domain.storage.chain import project_with_head
 from domain.storage.chained import ChainedApplication, position_of
@@ -62,6 +64,11 @@ from domain.storage.locks import KeyedLocks
 from domain.storage.retry import Stale, retrying
 
 POLICY = Actor.system("policy")
+SCHEDULER = Actor.system("scheduler")
+
+
+class _AlreadyOpened(Exception):
+    """A schedule's occurrence was opened by another worker in the meantime."""
 
 
 def typed(meta: dict[str, Any], ct: CaseType) -> dict[str, Any]:
@@ -273,8 +280,10 @@ class CaseTrail(ChainedApplication):
 
     def open(self, actor: Actor, case_type: str, title: Any, customer: Any, fields: Any = None,
              channel: Any = None, ctx: CommandContext = CommandContext(),
-             idempotency: tuple[str, str] | None = None) -> CommandResult:
-        """Open a case: a number from its series, the case, and the idempotency record, in one save."""
+             idempotency: tuple[str, str] | None = None,
+             attach: Callable[[Case, dict[str, Any]], list[Any]] | None = None) -> CommandResult:
+        """Open a case: a number from its series, the case, and the idempotency record, in one save
+        (``attach`` adds aggregates of the caller's, such as a schedule's run, to the same save)."""
         ct = self.registry.get(case_type)
         at, imported = self._now(actor, ctx)
 
@@ -289,7 +298,8 @@ class CaseTrail(ChainedApplication):
                              calendar=self.calendar, meta=meta)
             check_requirements(ct, case.context(), self._unique_key)  # cross-case rules (domain.model.uniqueness)
             keys = plan_keys(ct, case, None, self._unique_key, meta)
-            return self._saved(case, [series, *keys], actor, idempotency, 201, meta)
+            extra = attach(case, meta) if attach is not None else []
+            return self._saved(case, [series, *keys, *extra], actor, idempotency, 201, meta)
 
         # this process's openers of one number series queue (domain/storage/locks.py)
         with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone, ct.number_format))):
@@ -373,6 +383,53 @@ class CaseTrail(ChainedApplication):
         keys = plan_keys(ct, case, before, self._unique_key, meta) if ct.unique else []
         cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
         return [*keys, *self._policies(case, ct, action, previous, at, cause)]
+
+    # ----------------------------------------------------------- schedules
+    def run_schedules(self, now: datetime | None = None) -> list[str]:
+        """Open the recurring cases that are due (``[[schedules]]`` of the case types); their numbers."""
+        at = now or self.clock()
+        opened: list[str] = []
+        for ct in self.registry:
+            for spec in ct.schedules:
+                occurrence = latest_occurrence(spec, at, self.calendar.zone)
+                for staff_id in self._schedule_targets(spec):
+                    number = self._open_scheduled(ct, spec, occurrence, staff_id)
+                    if number is not None:
+                        opened.append(number)
+        return opened
+
+    def _schedule_targets(self, spec: ScheduleSpec) -> list[str]:
+        if spec.for_each_role is None:
+            return [""]
+        registered = self.recorder.select_notifications(start=1, limit=100_000, topics=topics(Staff.Registered))
+        members = [self.get_staff(self.mapper.to_domain_event(n).staff_id) for n in registered]
+        return sorted(m.staff_id for m in members if m.active and spec.for_each_role in m.roles)
+
+    def _open_scheduled(self, ct: CaseType, spec: ScheduleSpec, occurrence: datetime, staff_id: str) -> str | None:
+        key = occurrence.isoformat()
+        run_id = ScheduleRun.create_id(ct.name, spec.name, key, staff_id)
+
+        def attach(case: Case, meta: dict[str, Any]) -> list[Any]:
+            try:
+                self.load(run_id)
+            except AggregateNotFoundError:
+                return [ScheduleRun(case_type=ct.name, schedule=spec.name, occurrence=key, staff_id=staff_id,
+                                    case_id=str(case.id), number=case.number, meta=meta)]
+            raise _AlreadyOpened  # another worker opened this occurrence first
+
+        fields = {**spec.fields, **({spec.staff_field: staff_id} if spec.staff_field else {})}
+        try:
+            self.load(run_id)
+            return None
+        except AggregateNotFoundError:
+            pass
+        try:
+            result = self.open(SCHEDULER, ct.name, render_title(spec.title, occurrence), dict(spec.customer), fields,
+                               ctx=CommandContext(correlation_id=f"schedule:{ct.name}:{spec.name}:{key}"),
+                               attach=attach)
+        except _AlreadyOpened:
+            return None
+        return result.case.number
 
     def _unique_key(self, key_id: UUID) -> UniqueKey | None:
         try:

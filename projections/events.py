@@ -25,7 +25,7 @@ from domain.storage.chain import ChainedMapper
 
 # bookkeeping aggregates no read model shows (under their module paths before and after the move)
 SKIPPED_TOPICS = tuple(f"{name}:" for module in ("domain.model.numbering", "domain.model.idempotency",
-                                                  "domain.model.uniqueness")
+                                                  "domain.model.uniqueness", "domain.model.schedules")
                        for name in topic_names.module_names(module))
 
 

@@ -81,10 +81,13 @@ def run_periodically(app: Any, store: Store, stop: threading.Event, interval: fl
     while not stop.wait(wait):
         try:
             breaches = sla_pass(app, store, app.clock(), catch_up=catch_up)
+            opened = app.run_schedules()  # recurring cases due ([[schedules]] of the case types)
             outage.succeeded()
             wait = interval
             if breaches:
                 log.info("SLA pass recorded breaches", breaches=len(breaches))
+            if opened:
+                log.info("scheduled cases opened", numbers=opened)
         except Exception as e:
             wait = retry_delay(e, interval)
             outage.failed(e, wait)

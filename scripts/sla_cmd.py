@@ -1,4 +1,4 @@
-"""``casetrail sla check [--now TIME]``: one pass of the SLA deadline monitor.
+"""``casetrail sla check [--now TIME]``: one pass of the SLA deadline monitor and the schedules.
 
 Brings ``case_state`` up to date, then records ``DeadlineBreached`` +
 ``Escalated`` once for every running clock due before ``--now`` (default:
@@ -43,11 +43,16 @@ def check(now_text: str | None) -> None:
     app = existing_application()
     try:
         breaches = sla_pass(app, Store.for_app(app), now)
+        opened = app.run_schedules(now)
     finally:
         app.close()
     for b in breaches:
         click.echo(f"{b.number}\t{b.clock}\tdue {b.due_at}\tescalated to {b.escalated_to}")
+    for number in opened:
+        click.echo(f"{number}\topened by its schedule")
     click.echo(f"{len(breaches)} breach(es) recorded at {now.isoformat()}")
+    if opened:
+        click.echo(f"{len(opened)} scheduled case(s) opened")
 
 
 commands = [sla]

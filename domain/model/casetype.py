@@ -25,6 +25,7 @@ from domain.model.durations import Duration, parse_duration
 from domain.model.errors import CaseTypeError
 from domain.model.fields import FieldSpec
 from domain.model.numbering import DEFAULT_FORMAT, NumberFormatError, check_format
+from domain.model.schedules import ScheduleSpec, schedules
 from domain.model.uniqueness import Requirement, UniqueRule, requirements, unique_rules
 
 BUILTIN_DIR = Path(__file__).parent / "case_types"
@@ -42,7 +43,7 @@ TYPE_KEYS = {
     "name", "title", "version", "number_prefix", "number_format", "initial_state", "states", "closed_states",
     "open_roles", "department", "sources", "customer", "fields", "actions", "clocks",
     "approvals", "escalations", "follow_ups", "on_linked_outcome", "report_outcome",
-    "escalation_ladder", "report_targets", "unique", "requires",
+    "escalation_ladder", "report_targets", "unique", "requires", "schedules",
 }
 CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to", "doc"}
 # Targets the monthly department report compares its rates with (percent, 0-100).
@@ -125,6 +126,7 @@ class CaseType:
     number_format: str = DEFAULT_FORMAT
     unique: tuple[UniqueRule, ...] = ()
     requires: tuple[Requirement, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
     digest: str = ""  # the content hash of the definition (file and shared definitions): its version on events
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -408,6 +410,7 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         number_format=_number_format(data.get("number_format", DEFAULT_FORMAT), f"{source}: key 'number_format'"),
         unique=unique_rules(data.get("unique"), states, source),
         requires=requirements(data.get("requires"), source),
+        schedules=schedules(data.get("schedules"), set(data.get("fields") or {}), source),
         digest=content_digest(data, common),
         raw=data,
     )

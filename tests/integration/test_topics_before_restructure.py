@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,14 @@ def manifest() -> dict[str, Any]:
 
 
 def fixture_rows() -> list[Any]:
-    datastore = SQLiteDatastore(str(FIXTURES / "before-restructure.db"))
-    recorder = SQLiteApplicationRecorder(datastore)
-    rows = recorder.select_notifications(start=1, limit=100_000)
-    datastore.close()
+    """Every stored row of the fixture (read from a copy: the committed file is never opened)."""
+    source = FIXTURES / "before-restructure.db"
+    assert source.stat().st_size > 100_000, "the fixture database is missing (git add -f, *.db is ignored)"
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(source, Path(tmp) / "copy.db")
+        datastore = SQLiteDatastore(str(Path(tmp) / "copy.db"))
+        rows = SQLiteApplicationRecorder(datastore).select_notifications(start=1, limit=100_000)
+        datastore.close()
     return rows
 
 

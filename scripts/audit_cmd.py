@@ -54,7 +54,11 @@ def case_uuid(value: str) -> UUID:
 
 @click.group()
 def audit() -> None:
-    """Tamper evidence: verify, checkpoint, export, verify-bundle."""
+    """Tamper evidence: verify, checkpoint, public-key, export, verify-bundle.
+
+    Checkpoints are signed with the Ed25519 key in $CASETRAIL_SIGNING_KEY (made on
+    first use) and appended to the witness $CASETRAIL_WITNESS; auditors verify
+    with the public key and the witness alone."""
 
 
 @audit.command("verify")
@@ -206,7 +210,7 @@ def export_cmd(case: str, output: str, as_staff: str | None, fmt: str) -> None:
 
 @audit.command("verify-bundle")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--public-key", "public_key", metavar="PEM_FILE", type=click.Path(exists=True, dir_okay=False),
+@click.option("--public-key", "public_key", metavar="PEM_FILE",
               help="The published public key: a valid Ed25519 signature is then required.")
 @click.option("--key-env", "use_key", is_flag=True, help=f"Legacy bundles: check the HMACs with ${KEY_ENV}.")
 @click.option("--key-var", metavar="NAME", help="Legacy bundles: check the HMACs with this environment variable.")

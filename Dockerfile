@@ -1,5 +1,6 @@
 # casetrail: API server image. Configuration only through environment
-# variables (CASETRAIL_DATABASE_URL, CASETRAIL_CALENDAR, CASETRAIL_AUDIT_KEY).
+# variables (CASETRAIL_DATABASE_URL, CASETRAIL_CALENDAR, CASETRAIL_SIGNING_KEY,
+# CASETRAIL_WITNESS). The checkpoint signing key is made on first start.
 
 # --- build stage: a virtualenv with casetrail's wheel (no extras) -------------
 # scripts/install_wheel.sh builds the wheel and installs it the same way the
@@ -17,12 +18,16 @@ RUN sh scripts/install_wheel.sh /opt/casetrail python
 # --- final stage: no build tools, non-root ------------------------------------
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 casetrail \
- && useradd --system --uid 10001 --gid casetrail --home-dir /var/lib/casetrail --create-home casetrail
+ && useradd --system --uid 10001 --gid casetrail --home-dir /var/lib/casetrail --create-home casetrail \
+ && install -d -o casetrail -g casetrail -m 0700 /var/lib/casetrail-keys \
+ && install -d -o casetrail -g casetrail -m 0755 /var/lib/casetrail-witness
 COPY --from=build /opt/casetrail /opt/casetrail
 ENV PATH=/opt/casetrail/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MALLOC_ARENA_MAX=2 \
-    CASETRAIL_DATABASE_URL=sqlite:////var/lib/casetrail/casetrail.db
+    CASETRAIL_DATABASE_URL=sqlite:////var/lib/casetrail/casetrail.db \
+    CASETRAIL_SIGNING_KEY=/var/lib/casetrail-keys/casetrail-signing-key.pem \
+    CASETRAIL_WITNESS=/var/lib/casetrail-witness/casetrail-witness.jsonl
 USER casetrail
 WORKDIR /var/lib/casetrail
 EXPOSE 8000

@@ -9,7 +9,8 @@ server-sent events (``id:`` is the position, so a reconnect with
 ``max_duration`` seconds so clients reconnect and tests finish. The
 stream checks its token again every ``TOKEN_RECHECK_SECONDS`` and ends
 (with an ``unauthorized`` event) once it is revoked or expired or its staff
-member is deactivated. While the
+member is deactivated. Every page and every stream opened is recorded in
+the access ledger (subject ``event-feed:<staff id>``). While the
 database is down an open stream keeps polling (keep-alives go on) and
 resumes where it stopped; a new request gets a 503 problem.
 """
@@ -34,6 +35,8 @@ from api.logging import get_logger
 from api.negotiation import render, wants_event_stream
 from api.problems import UNAVAILABLE
 from domain.application import CaseTrail
+from domain.audit.access import record_read
+from domain.model.actor import CommandContext
 from domain.model.case import Case
 from domain.model.errors import AuthenticationFailed
 from domain.model.topics import topics
@@ -63,8 +66,14 @@ def feed_page(app: CaseTrail, after: int, limit: int) -> list[dict[str, Any]]:
     return items
 
 
+def _record_feed_read(app: CaseTrail, actor: Any, request: Request, after: int, how: str) -> None:
+    """The feed read, in the access ledger (one log per reader)."""
+    ctx = CommandContext(correlation_id=getattr(request.state, "request_id", "") or "")
+    record_read(app, actor, f"event-feed:{actor.id}", "events", {"after": str(after), "as": how}, ctx)
+
+
 async def event_feed(request: Request) -> Response:
-    await authenticate(request)
+    actor = await authenticate(request)
     token = bearer_token(request)
     app: CaseTrail = request.app.state.casetrail
     params.only(request, "after", "limit", "max_duration")
@@ -75,9 +84,11 @@ async def event_feed(request: Request) -> Response:
         last_id = params.digits(request.headers.get("last-event-id", "").strip())
         if last_id is not None and last_id <= MAX_POSITION and "after" not in request.query_params:
             after = last_id
+        await run_in_threadpool(_record_feed_read, app, actor, request, after, "stream")
         return StreamingResponse(stream(app, after, seconds, token), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
     items = await run_in_threadpool(feed_page, app, after, limit)
+    await run_in_threadpool(_record_feed_read, app, actor, request, after, "page")
     return render(request, {"items": items, "last_position": items[-1]["position"] if items else after})
 
 

@@ -15,7 +15,8 @@ member's KPIs are visible to that member and to supervisors, department
 heads, the general manager and reviewers; department reports to managers
 and reviewers; the global audit log to reviewers, department heads, the
 general manager and admins (and each such read is recorded in the access
-ledger, subject ``audit-events``).
+ledger, subject ``audit-events``). Every case list read is recorded too
+(subject ``case-list:<staff id>``, with its filters).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ FILTERS = ("type", "status", "assignee", "department", "customer_id")
 
 
 async def list_cases(request: Request) -> Response:
-    await authenticate(request)
+    actor = await authenticate(request)
     params.only(request, *FILTERS, "overdue", "opened_from", "opened_to", "limit", "cursor", "min_position")
     models = read_models(request)
     overdue_text = request.query_params.get("overdue")
@@ -133,9 +134,13 @@ async def list_cases(request: Request) -> Response:
     opened_from, opened_to = _time(request, "opened_from"), _time(request, "opened_to")
     overdue = None if overdue_text is None else overdue_text == "true"
     now = datetime.now(UTC)
-    return await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
+    response = await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
         **kwargs, overdue=overdue, opened_from=opened_from, opened_to=opened_to, now=now, limit=limit,
         cursor=cursor)))
+    listed = {k: str(v) for k, v in {**kwargs, "overdue": overdue_text, "opened_from": opened_from,
+                                     "opened_to": opened_to, "cursor": cursor}.items() if v is not None}
+    await run_in_threadpool(_record_read, request, actor, listed, "cases", f"case-list:{actor.id}")
+    return response
 
 
 async def staff_performance(request: Request) -> Response:
@@ -191,9 +196,12 @@ async def audit_events(request: Request) -> Response:
     return response
 
 
-def _record_read(request: Request, actor: Actor, filters: dict[str, Any]) -> None:
+def _record_read(request: Request, actor: Actor, filters: dict[str, Any], what: str = "audit-events",
+                 subject: str = "audit-events") -> None:
+    """In the access ledger: ``actor`` read ``what`` (a case list: one log per reader, so
+    readers never queue on one another)."""
     ctx = CommandContext(correlation_id=getattr(request.state, "request_id", "") or "")
-    record_read(request.app.state.casetrail, actor, "audit-events", "audit-events", filters, ctx)
+    record_read(request.app.state.casetrail, actor, subject, what, filters, ctx)
 
 
 routes = [

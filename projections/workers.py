@@ -2,7 +2,9 @@
 
 ``start_background(url)`` (called by ``casetrail serve`` unless
 ``--no-workers``) starts, in daemon threads, one ``Worker`` keeping all read
-models current and a periodic SLA pass, on a ``CaseTrail`` and read-model
+models current, a periodic SLA pass and periodic signed audit checkpoints
+(``CASETRAIL_CHECKPOINT_INTERVAL``, on by default; the signing key is made on
+first start), on a ``CaseTrail`` and read-model
 connection pool of their own; it returns a function that stops them and
 closes their connections. ``casetrail projections run`` uses ``run_until_stopped``.
 Each thread rides out a database outage by itself (``projections.runner.OutageLog``:
@@ -18,8 +20,9 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from domain.application import CaseTrail
-from domain.audit.ledger import ChainBroken, maybe_checkpoint
-from domain.audit.verification import audit_key
+from domain.audit.ledger import CheckpointRefused, maybe_checkpoint
+from domain.audit.signing import Signer, signer_for
+from domain.audit.witness import Witness, witness_path
 from projections.runner import BATCH_SIZE, POLL_SECONDS, OutageLog, Worker
 from projections.sla import run_periodically
 from projections.views import Store
@@ -50,8 +53,12 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
             target=run_periodically, args=(app, store, stop_event, interval),
             kwargs={"catch_up": "case_state" not in worker.names}, name="casetrail-sla", daemon=True))
     every = float(os.environ.get("CASETRAIL_CHECKPOINT_INTERVAL", "300"))
-    if audit_key() and every > 0:
-        threads.append(threading.Thread(target=_checkpoint_periodically, args=(app, stop_event, every),
+    if every > 0:  # by default: the key pair is made on first start
+        signer, witness = signer_for(url=url), Witness(witness_path(url=url))
+        log.info("audit checkpoints", key_id=signer.key_id, key_file=signer.path, witness=witness.path,
+                 every_seconds=every)
+        threads.append(threading.Thread(target=_checkpoint_periodically, args=(app, stop_event, every, signer,
+                                                                               witness),
                                         name="casetrail-checkpoint", daemon=True))
     for t in threads:
         t.start()
@@ -72,18 +79,22 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
     return stop
 
 
-def _checkpoint_periodically(app: CaseTrail, stop_event: threading.Event, every: float) -> None:
-    """Sign a checkpoint of all case heads every ``every`` seconds when something changed."""
+def _checkpoint_periodically(app: CaseTrail, stop_event: threading.Event, every: float, signer: Signer,
+                             witness: Witness) -> None:
+    """Sign a checkpoint of all case heads every ``every`` seconds when something changed
+    (the first one at once), appending each to the witness."""
     wait = min(every, 5.0)
     outage = OutageLog("audit checkpoint")
     while not stop_event.wait(wait):
         try:
-            digest = maybe_checkpoint(app, audit_key(), every)
+            digest = maybe_checkpoint(app, signer, every, witness=witness)
             outage.succeeded()
             if digest:
-                log.info("audit checkpoint", root=digest.get("root"), heads=digest.get("count"))
-        except ChainBroken:
-            log.error("audit checkpoint refused: a hash chain is broken; run `casetrail audit verify`")
+                log.info("audit checkpoint", seq=digest.get("seq"), root=digest.get("root"),
+                         heads=digest.get("count"))
+        except CheckpointRefused as e:
+            log.error("audit checkpoint refused; run `casetrail audit verify --witness`", kind=e.kind,
+                      problems=len(e.extra.get("problems", [])))
         except Exception as e:  # a database outage must not end the worker (nor anything else)
             outage.failed(e, wait)
 

@@ -1,13 +1,18 @@
 """``casetrail audit ...``: verify chains, sign checkpoints, export and check evidence.
 
-- ``audit verify [--case ID] [--json]``: exit 0 clean, 1 on any problem
-  (each line names case id + version + kind).
-- ``audit checkpoint``: prints the signed digest as JSON; exit 2 without
-  ``CASETRAIL_AUDIT_KEY``, 1 if a chain is broken (nothing signed).
-- ``audit export CASE -o FILE [--as STAFF]``: evidence bundle; the export is
-  recorded in the access ledger.
-- ``audit verify-bundle FILE [--key-env | --key-var NAME] [--json]``: offline;
-  exit 1 naming what failed (HMACs checked only with a key).
+- ``audit verify [--case ID] [--witness PATH] [--public-key PEM] [--json]``:
+  exit 0 clean, 1 on any problem (each line names case id + version + kind);
+  the witness defaults to ``CASETRAIL_WITNESS`` (or the default file, if it
+  exists), the public key to ``CASETRAIL_PUBLIC_KEY`` or the signing key's.
+- ``audit checkpoint``: signs (Ed25519, ``CASETRAIL_SIGNING_KEY``, created on
+  first use) and prints the digest as JSON, appends it to the witness; exit 1
+  if a chain or the checkpoint chain does not verify (nothing signed).
+- ``audit public-key``: the PEM public key that verifies checkpoints.
+- ``audit export CASE -o FILE [--as STAFF] [--format json|html]``: evidence
+  bundle or printable report; the export is recorded in the access ledger.
+- ``audit verify-bundle FILE [--public-key PEM] [--json]``: offline; a valid
+  signature is required with a public key; exit 1 naming what failed.
+  ``--key-env`` / ``--key-var NAME``: legacy HMAC bundles.
 
 ``CASE`` is a case id (UUID) or a case number (``TS-202611-0001``).
 """
@@ -28,7 +33,7 @@ from domain.model.case import Case
 from scripts.database import existing_application
 from scripts.errors import CommandError
 
-KEY_ENV = "CASETRAIL_AUDIT_KEY"
+KEY_ENV = "CASETRAIL_AUDIT_KEY"  # legacy HMAC checkpoints and bundles only
 
 
 class BadOutput(CommandError):
@@ -49,17 +54,27 @@ def case_uuid(value: str) -> UUID:
 
 @click.group()
 def audit() -> None:
-    """Tamper evidence: verify, checkpoint, export, verify-bundle."""
+    """Tamper evidence: verify, checkpoint, public-key, export, verify-bundle.
+
+    Checkpoints are signed with the Ed25519 key in $CASETRAIL_SIGNING_KEY (made on
+    first use) and appended to the witness $CASETRAIL_WITNESS; auditors verify
+    with the public key and the witness alone."""
 
 
 @audit.command("verify")
 @click.option("--case", "case", metavar="ID", help="Only this case (id or number).")
+@click.option("--witness", metavar="PATH", help="The witness file or folder to compare the checkpoint chain with "
+              "(default: $CASETRAIL_WITNESS, or the default witness file if it exists).")
+@click.option("--public-key", "public_key", metavar="PEM_FILE",
+              help="The published public key (default: $CASETRAIL_PUBLIC_KEY, or the signing key's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify_cmd(case: str | None, as_json: bool) -> None:
-    """Check every hash chain and the last checkpoint; exit 1 on any problem."""
+def verify_cmd(case: str | None, witness: str | None, public_key: str | None, as_json: bool) -> None:
+    """Check every hash chain, the access ledger, the signed checkpoint chain and the
+    witness; exit 1 on any problem."""
     from domain.audit.verification import audit_key, verify
 
-    report = verify(application(), case_uuid(case) if case else None, key=audit_key())
+    report = verify(application(), case_uuid(case) if case else None, key=audit_key(),
+                    public_key=_public_key(public_key), witness=_witness_path(witness))
     data = report.as_dict()
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -68,39 +83,91 @@ def verify_cmd(case: str | None, as_json: bool) -> None:
     _exit(0 if report.ok else 1)
 
 
+def _public_key(path: str | None) -> Any:
+    from domain.audit.signing import SigningKeyError, load_public_key, public_key_for
+
+    try:
+        if path:
+            with open(path, "rb") as f:
+                return load_public_key(f.read())
+        return public_key_for()
+    except (OSError, SigningKeyError) as e:
+        raise BadOutput(f"public key: {e}") from None
+
+
+def _witness_path(path: str | None) -> str | None:
+    """``--witness``, else ``CASETRAIL_WITNESS``, else the default witness file if it exists."""
+    from domain.audit.witness import WITNESS_ENV, witness_path
+
+    if path:
+        if not os.path.exists(path):
+            raise BadOutput(f"no witness at {path}")
+        return path
+    default = witness_path()
+    return default if os.environ.get(WITNESS_ENV) or os.path.exists(default) else None
+
+
 def _verify_text(data: dict[str, Any]) -> str:
     scope = (f"{data['events_checked']} events of {data['cases_checked']} cases "
              f"({data['aggregates_checked']} aggregates)")
     lines = [f"OK: {scope}" if data["ok"] else f"FAIL: {len(data['problems'])} problem(s) in {scope}"]
     lines += [f"  case {p['case_id']} version {p['version']}: {p['kind']} - {p['detail']}" for p in data["problems"]]
-    cp = data["checkpoint"]
+    cp, witness = data["checkpoint"], data["witness"]
     if cp:
         sig = {True: "signature ok", False: "signature INVALID", None: "signature not checked"}[cp["signature_ok"]]
         root = "root ok" if cp["root_ok"] else "root INVALID"
-        lines.append(f"checkpoint #{cp['seq']} at {cp['at']} over {cp['count']} heads: {root}, {sig}")
+        lines.append(f"checkpoint #{cp['seq']} at {cp['at']} over {cp['count']} heads: {root}, {sig} "
+                     f"({cp['scheme']}; chain of {data['checkpoints']})")
+    elif witness and witness["checkpoints"]:
+        lines.append(f"NO CHECKPOINT in the database, but the witness holds {witness['checkpoints']}")
     else:
         lines.append("no checkpoint yet (`casetrail audit checkpoint`)")
+    if witness:
+        lines.append(f"witness {witness['path']}: {witness['checkpoints']} checkpoint(s), last #{witness['last_seq']}")
+    lines.append(f"access ledger: {data['access_events_checked']} events checked")
     lines += [f"warning: {w['kind']}: {w['detail']}" for w in data["warnings"]]
     return "\n".join(lines)
 
 
 @audit.command("checkpoint")
 def checkpoint_cmd() -> None:
-    """Record a signed digest (Merkle root, HMAC) of all chain heads."""
-    from domain.audit.verification import ChainBroken, audit_key, checkpoint
+    """Sign (Ed25519) a digest of all chain heads, linked to the previous checkpoint,
+    and append it to the witness."""
+    from domain.audit.verification import CheckpointRefused, checkpoint
 
-    key = audit_key()
-    if key is None:
-        click.echo(f"error: {KEY_ENV} is not set; checkpoints are signed with it (HMAC-SHA256)", err=True)
-        _exit(2)
     try:
-        digest = checkpoint(application(), key)
-    except ChainBroken as e:
+        digest = checkpoint(application(), _signer(), witness=_witness_for_writing())
+    except CheckpointRefused as e:
         click.echo(f"error: {e}", err=True)
         for p in e.extra.get("problems", []):
-            click.echo(f"  case {p['case_id']} version {p['version']}: {p['detail']}", err=True)
+            where = f"case {p['case_id']} version {p['version']}" if "case_id" in p else f"#{p['seq']} {p['kind']}"
+            click.echo(f"  {where}: {p['detail']}", err=True)
         _exit(1)
     click.echo(json.dumps(digest, indent=2))
+
+
+@audit.command("public-key")
+def public_key_cmd() -> None:
+    """Print the PEM public key that verifies the checkpoints (creates the key pair on first use)."""
+    from domain.audit.signing import public_key_for, public_pem
+
+    key = public_key_for() if os.environ.get("CASETRAIL_PUBLIC_KEY") else _signer().public_key()
+    click.echo(public_pem(key), nl=False)
+
+
+def _signer() -> Any:
+    from domain.audit.signing import SigningKeyError, signer_for
+
+    try:
+        return signer_for()
+    except (OSError, SigningKeyError) as e:
+        raise BadOutput(f"signing key: {e}") from None
+
+
+def _witness_for_writing() -> Any:
+    from domain.audit.witness import Witness, witness_path
+
+    return Witness(witness_path())
 
 
 @audit.command("export")
@@ -108,10 +175,13 @@ def checkpoint_cmd() -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Bundle file to write (JSON); - for standard output.")
 @click.option("--as", "as_staff", metavar="STAFF_ID", help="Record the export as this staff member.")
-def export_cmd(case: str, output: str, as_staff: str | None) -> None:
-    """Write a self-contained evidence bundle for CASE."""
+@click.option("--format", "fmt", type=click.Choice(["json", "html"]), default="json", show_default=True,
+              help="json: the bundle verify-bundle checks; html: a printable evidence report of the same.")
+def export_cmd(case: str, output: str, as_staff: str | None, fmt: str) -> None:
+    """Write a self-contained evidence bundle (or printable report) for CASE."""
     from domain.audit.bundle import bundle_text
-    from domain.audit.verification import audit_key, export_bundle
+    from domain.audit.report import bundle_html
+    from domain.audit.verification import export_bundle
 
     if output != "-":
         folder = os.path.dirname(os.path.abspath(output))
@@ -121,9 +191,9 @@ def export_cmd(case: str, output: str, as_staff: str | None) -> None:
             raise BadOutput(f"cannot write {output}: folder {folder} is not writable")
     app = application()
     actor = app.get_staff(as_staff).as_actor() if as_staff else Actor.system(f"cli:{_user()}")
-    bundle = export_bundle(app, case_uuid(case), key=audit_key(), actor=actor,
+    bundle = export_bundle(app, case_uuid(case), signer=_signer(), witness=_witness_for_writing(), actor=actor,
                            ctx=CommandContext(correlation_id=f"cli-export:{os.getpid()}"))
-    text = bundle_text(bundle)
+    text = bundle_html(bundle) if fmt == "html" else bundle_text(bundle)
     if output == "-":
         click.echo(text, nl=False)
     else:
@@ -133,18 +203,21 @@ def export_cmd(case: str, output: str, as_staff: str | None) -> None:
         os.replace(tmp, output)  # nothing half-written under the bundle's name
     cp = bundle["checkpoint"]
     anchored = f"checkpoint #{cp['seq']} covers version {cp['leaf']['version']}" if cp else "no checkpoint"
-    signed = "HMAC-signed" if bundle["bundle_hmac"] else f"unsigned ({KEY_ENV} not set)"
+    signed = "Ed25519-signed checkpoint" if cp and cp.get("signature") else "no signed checkpoint"
     where = "standard output" if output == "-" else output
     click.echo(f"wrote {where}: {len(bundle['events'])} events, {anchored}, {signed}", err=True)
 
 
 @audit.command("verify-bundle")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--key-env", "use_key", is_flag=True, help=f"Also check the HMACs with the key in ${KEY_ENV}.")
-@click.option("--key-var", metavar="NAME", help="Check the HMACs with the key in this environment variable.")
+@click.option("--public-key", "public_key", metavar="PEM_FILE",
+              help="The published public key: a valid Ed25519 signature is then required.")
+@click.option("--key-env", "use_key", is_flag=True, help=f"Legacy bundles: check the HMACs with ${KEY_ENV}.")
+@click.option("--key-var", metavar="NAME", help="Legacy bundles: check the HMACs with this environment variable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_bundle_cmd(file: str, use_key: bool, key_var: str | None, as_json: bool) -> None:
-    """Verify a bundle offline (no database): hashes, chain, proof, HMACs."""
+def verify_bundle_cmd(file: str, public_key: str | None, use_key: bool, key_var: str | None, as_json: bool) -> None:
+    """Verify a bundle offline (no database): hashes, chain, decoded events, inclusion
+    proof, checkpoint chain and signature."""
     from domain.audit.bundle import load_bundle, verify_bundle
 
     key, var = None, key_var or (KEY_ENV if use_key else None)
@@ -158,7 +231,7 @@ def verify_bundle_cmd(file: str, use_key: bool, key_var: str | None, as_json: bo
     except (ValueError, UnicodeDecodeError) as e:
         click.echo(f"FAIL: {file} is not a JSON bundle: {e}", err=True)
         _exit(1)
-    report = verify_bundle(bundle, key).as_dict()
+    report = verify_bundle(bundle, key, public_key=_public_key(public_key) if public_key else None).as_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -6,8 +6,10 @@ Each family lives in its own module (``serve_cmd``, ``staff_cmd``,
 commands/groups. They are plain imports: every one of them must import on
 the base install (optional extras are loaded inside the command that needs
 them, ``scripts.extras``).
-All commands read ``CASETRAIL_DATABASE_URL``, ``CASETRAIL_CALENDAR`` and
-``CASETRAIL_AUDIT_KEY``. Domain errors and configuration errors (a bad
+All commands read ``CASETRAIL_DATABASE_URL`` and ``CASETRAIL_CALENDAR``; the
+audit commands and the worker also ``CASETRAIL_SIGNING_KEY``,
+``CASETRAIL_PUBLIC_KEY``, ``CASETRAIL_WITNESS`` (and the legacy
+``CASETRAIL_AUDIT_KEY``). Domain errors and configuration errors (a bad
 calendar or case-type file) become a message on stderr and exit 2; a
 database that cannot be reached or used, a message and exit 3. Never a
 traceback.

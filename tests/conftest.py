@@ -66,3 +66,13 @@ def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "postgres":
         return str(request.getfixturevalue("pg_url"))
     return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture(autouse=True)
+def signing_key_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkpoints are on by default and make a key pair and a witness file on first use:
+    keep both in a temporary folder (not the working directory) unless a test says otherwise."""
+    folder = tmp_path_factory.mktemp("signing")
+    monkeypatch.setenv("CASETRAIL_SIGNING_KEY", str(folder / "casetrail-signing-key.pem"))
+    monkeypatch.setenv("CASETRAIL_WITNESS", str(folder / "casetrail-witness.jsonl"))

@@ -1,27 +1,31 @@
-"""Evidence bundles: the format, the proof primitives, and offline verification.
+"""Evidence bundles: the format, and offline verification by an auditor alone.
 
 Owns everything a reviewer needs to check a case's history *without* the
-database: the hash of a stored event (``record_hash``, identical to
-``domain.storage.chain``'s), the genesis hash, the Merkle tree over aggregate heads
-that checkpoints sign (leaves ``H(0x00 | id|version|head)``, nodes
-``H(0x01 | left | right)``, sorted by aggregate id, an odd node carried up
-unchanged), the checkpoint's HMAC message, and the bundle layout.
+database: every event's stored bytes with its hash, chain link and a decoded
+reading (type, time, actor, roles, data, changes — re-derived from the bytes
+by the verifier, so it cannot say something the bytes do not), the signed
+checkpoint that anchors the case's head (Merkle inclusion proof), and the
+checkpoint chain up to it. The primitives are in ``domain.audit.proofs``.
 
-This module imports only the standard library and ``msgpack`` (to read the
-``prev_hash`` out of each stored body), so ``verify_bundle`` can run on a
-machine that has neither the database nor the rest of casetrail: copy this
-one file next to the bundle.
+This module and ``proofs.py`` import only the standard library, ``msgpack``
+and ``cryptography`` (for Ed25519), so ``verify_bundle`` runs on a machine
+that has neither the database nor the rest of casetrail: copy the two files
+next to the bundle, with the deployment's public key.
 
-Bundle (JSON, ``format`` = ``casetrail-evidence-bundle/1``)::
+Bundle (JSON, ``format`` = ``casetrail-evidence-bundle/2``)::
 
     {"format", "aggregate_id", "exported_at", "exported_by", "case": {...},
      "events": [{"version", "topic", "state" (base64 of the stored bytes),
-                 "hash", "prev_hash"}],
+                 "hash", "prev_hash", "decoded": {"type", "occurred_at", "actor",
+                 "roles", "imported", "data", "changes"}}],
      "head": {"version", "hash"},
-     "checkpoint": {"ledger_id", "seq", "at", "position", "count", "root",
-                    "signature", "leaf": {"version", "head"},
+     "checkpoint": {"ledger_id", "seq", "at", "position", "count", "root", "prev",
+                    "key_id", "scheme", "signature", "leaf": {"version", "head"},
                     "proof": [{"side": "left"|"right", "hash"}]} | null,
-     "bundle_hmac": HMAC-SHA256 over the canonical JSON of the rest | null}
+     "checkpoint_chain": [checkpoint records, oldest first, ending with "checkpoint"],
+     "public_key": {"key_id", "pem"} (informational: verify with your own copy)}
+
+Format ``/1`` bundles (HMAC, ``bundle_hmac``) still verify with the legacy key.
 """
 
 from __future__ import annotations
@@ -31,160 +35,135 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMAT = "casetrail-evidence-bundle/1"
-CHECKPOINT_FORMAT = "casetrail-checkpoint/1"
-EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
+from domain.audit.proofs import (  # noqa: F401  (re-exported: the offline toolkit)
+    CHECKPOINT_FORMAT,
+    ED25519,
+    EMPTY_ROOT,
+    LEGACY_HMAC,
+    SIGNED_FIELDS,
+    SIGNED_FIELDS_V2,
+    as_key,
+    chain_problems,
+    checkpoint_message,
+    ed25519_valid,
+    genesis_hash,
+    leaf_hash,
+    merkle_proof,
+    merkle_root,
+    public_record,
+    record_hash,
+    root_from_proof,
+    scheme_of,
+    sign_checkpoint,
+    signature_valid,
+    sorted_leaves,
+)
+
+FORMAT = "casetrail-evidence-bundle/2"
+LEGACY_FORMAT = "casetrail-evidence-bundle/1"
+HIDDEN = {"originator_id", "originator_version", "timestamp", "meta", "prev_hash", "class_version"}
 
 
-# ------------------------------------------------------------- event hashes
-def genesis_hash(originator_id: Any) -> str:
-    """The ``prev_hash`` of version 1 (same as ``domain.storage.chain.genesis_hash``)."""
-    return hashlib.sha256(b"casetrail-genesis:" + str(originator_id).encode()).hexdigest()
+# ------------------------------------------------------------ stored bodies
+def _ext(code: int, payload: bytes) -> Any:
+    """msgpack extension types of ``domain.storage.transcoder``, as plain JSON values."""
+    if code in (1, 7, 8, 9, 11, 64):
+        inner = _unpack(payload)
+        return inner[0] if code == 11 else ({"$type": inner[0], "value": inner[1]} if code == 64 else inner)
+    if code == 2:
+        return str(__import__("uuid").UUID(bytes=payload))
+    if code == 6:
+        return str(int.from_bytes(payload, "big", signed=True))
+    return payload.decode("utf-8", errors="replace")  # datetime, date, Decimal, time: their text
 
 
-def record_hash(topic: str, state: bytes) -> str:
-    """The hash of one stored event (same as ``domain.storage.chain.record_hash``)."""
-    h = hashlib.sha256(topic.encode("utf-8"))
-    h.update(b"\n")
-    h.update(state)
-    return h.hexdigest()
+def _unpack(data: bytes) -> Any:
+    import msgpack
+
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext)
+
+
+def plain_body(state: bytes) -> dict[str, Any] | None:
+    """A stored msgpack body as JSON values, or None if unreadable."""
+    try:
+        body = _unpack(state)
+    except Exception:  # any corruption: truncated, bad type byte, bad UTF-8...
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def decode_prev_hash(state: bytes) -> str | None:
-    """The ``prev_hash`` written into a stored msgpack body, or None if the
-    body cannot be read or has none. Nothing else of the body is interpreted."""
-    import msgpack
-
-    try:
-        body = msgpack.unpackb(state, raw=False, strict_map_key=False)
-    except Exception:  # any corruption: truncated, bad type byte, bad UTF-8...
-        return None
-    value = body.get("prev_hash") if isinstance(body, dict) else None
+    """The ``prev_hash`` written into a stored body, or None if unreadable or absent."""
+    body = plain_body(state)
+    value = body.get("prev_hash") if body is not None else None
     return value if isinstance(value, str) else None
 
 
-# -------------------------------------------------------------- Merkle tree
-def leaf_hash(aggregate_id: str, version: int, head: str) -> bytes:
-    return hashlib.sha256(b"\x00" + f"{aggregate_id}|{int(version)}|{head}".encode()).digest()
+def decoded_event(topic: str, state: bytes) -> dict[str, Any] | None:
+    """What a person reads of one stored event: derived from its bytes alone."""
+    body = plain_body(state)
+    if body is None:
+        return None
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    data = {str(k): v for k, v in body.items() if k not in HIDDEN}
+    inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+    return _json({"type": topic.rsplit(".", 1)[-1].rsplit(":", 1)[-1], "occurred_at": meta.get("occurred_at"),
+                  "actor": meta.get("actor"), "roles": list(meta.get("roles") or []),
+                  "imported": bool(meta.get("imported", False)), "data": data,
+                  "changes": data.get("changes", inner.get("changes"))})
 
 
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+def _json(value: Any) -> Any:
+    """JSON values only (bytes as base64 text, keys as text)."""
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
 
 
-def _next_level(level: Sequence[bytes]) -> list[bytes]:
-    out = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-    if len(level) % 2:
-        out.append(level[-1])
-    return out
-
-
-def sorted_leaves(heads: Mapping[str, Sequence[Any]]) -> list[bytes]:
-    """Leaves for ``{aggregate id: (version, head hash)}``, in aggregate-id order."""
-    return [leaf_hash(aid, heads[aid][0], heads[aid][1]) for aid in sorted(heads)]
-
-
-def merkle_root(leaves: Sequence[bytes]) -> str:
-    if not leaves:
-        return EMPTY_ROOT
-    level = list(leaves)
-    while len(level) > 1:
-        level = _next_level(level)
-    return level[0].hex()
-
-
-def merkle_proof(leaves: Sequence[bytes], index: int) -> list[dict[str, str]]:
-    """Sibling hashes from leaf ``index`` up to the root."""
-    if not 0 <= index < len(leaves):
-        raise IndexError(index)
-    proof: list[dict[str, str]] = []
-    level = list(leaves)
-    while len(level) > 1:
-        sibling = index ^ 1
-        if sibling < len(level):
-            proof.append({"side": "left" if sibling < index else "right", "hash": level[sibling].hex()})
-        level = _next_level(level)
-        index //= 2
-    return proof
-
-
-def root_from_proof(leaf: bytes, proof: Iterable[Mapping[str, str]]) -> str:
-    node = leaf
-    for step in proof:
-        sibling = bytes.fromhex(step["hash"])
-        if step["side"] == "left":
-            node = _node(sibling, node)
-        elif step["side"] == "right":
-            node = _node(node, sibling)
-        else:
-            raise ValueError(f"proof side must be left or right, not {step['side']!r}")
-    return node.hex()
-
-
-# -------------------------------------------------------------- signatures
-SIGNED_FIELDS = ("ledger_id", "seq", "at", "position", "count", "root")
-
-
-def checkpoint_message(checkpoint: Mapping[str, Any]) -> bytes:
-    """The bytes a checkpoint's HMAC covers."""
-    parts = [CHECKPOINT_FORMAT] + [str(checkpoint[k]) for k in SIGNED_FIELDS]
-    return "\n".join(parts).encode("utf-8")
-
-
-def as_key(key: str | bytes) -> bytes:
-    return key if isinstance(key, bytes) else key.encode("utf-8")
-
-
-def sign_checkpoint(key: str | bytes, checkpoint: Mapping[str, Any]) -> str:
-    return hmac.new(as_key(key), checkpoint_message(checkpoint), hashlib.sha256).hexdigest()
-
-
-def signature_valid(key: str | bytes, checkpoint: Mapping[str, Any]) -> bool:
-    signature = checkpoint.get("signature")
-    if not isinstance(signature, str):
-        return False
-    return hmac.compare_digest(sign_checkpoint(key, checkpoint), signature)
-
-
+# ------------------------------------------------------------------ bundles
 def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def bundle_hmac(key: str | bytes, bundle: Mapping[str, Any]) -> str:
+    """Legacy (format /1) whole-bundle HMAC."""
     body = {k: v for k, v in bundle.items() if k != "bundle_hmac"}
     return hmac.new(as_key(key), canonical_json(body), hashlib.sha256).hexdigest()
 
 
-# ------------------------------------------------------------------ bundles
 def make_bundle(
     aggregate_id: str, events: Sequence[tuple[int, str, bytes]], *, exported_at: str, exported_by: str,
     case: Mapping[str, Any] | None = None, checkpoint: Mapping[str, Any] | None = None,
-    proof: Sequence[Mapping[str, str]] | None = None, key: str | bytes | None = None,
+    proof: Sequence[Mapping[str, str]] | None = None, chain: Sequence[Mapping[str, Any]] = (),
+    public_key: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Lay out a bundle; ``checkpoint`` is the signed digest whose root ``proof``
-    links the case's head at ``checkpoint['leaf']`` to."""
+    links the case's head at ``checkpoint['leaf']`` to; ``chain`` the checkpoint
+    records up to it."""
     rows = [
         {"version": v, "topic": t, "state": base64.b64encode(s).decode("ascii"),
-         "hash": record_hash(t, s), "prev_hash": decode_prev_hash(s)}
+         "hash": record_hash(t, s), "prev_hash": decode_prev_hash(s), "decoded": decoded_event(t, s)}
         for v, t, s in events
     ]
     cp = None
     if checkpoint is not None:
-        cp = {k: checkpoint[k] for k in SIGNED_FIELDS + ("signature", "leaf")}
-        cp["proof"] = [dict(step) for step in proof or []]
-    bundle: dict[str, Any] = {
+        cp = {**public_record(checkpoint), "leaf": dict(checkpoint["leaf"]),
+              "proof": [dict(step) for step in proof or []]}
+    return {
         "format": FORMAT, "aggregate_id": aggregate_id, "exported_at": exported_at,
         "exported_by": exported_by, "case": dict(case or {}), "events": rows,
         "head": {"version": rows[-1]["version"], "hash": rows[-1]["hash"]} if rows else None,
-        "checkpoint": cp, "bundle_hmac": None,
+        "checkpoint": cp, "checkpoint_chain": [public_record(c) for c in chain],
+        "public_key": dict(public_key) if public_key else None,
     }
-    if key is not None:
-        bundle["bundle_hmac"] = bundle_hmac(key, bundle)
-    return bundle
 
 
 @dataclass
@@ -206,19 +185,22 @@ class BundleReport:
                 "failures": list(self.failures), "notes": list(self.notes)}
 
 
-def verify_bundle(bundle: Any, key: str | bytes | None = None) -> BundleReport:
-    """Check a bundle from its own bytes: every event hash and chain link, the
-    Merkle proof of the checkpointed head, and (given ``key``) both HMACs."""
+def verify_bundle(bundle: Any, key: str | bytes | None = None, *, public_key: Any = None) -> BundleReport:
+    """Check a bundle from its own bytes: every event hash, chain link and decoded
+    reading, the Merkle proof of the checkpointed head, the checkpoint chain, and
+    the signature. With ``public_key`` (PEM or key) a valid Ed25519 signature is
+    required: a missing or null checkpoint or signature fails. ``key`` is the
+    legacy HMAC secret for format /1 bundles (then a missing HMAC fails too)."""
     report = BundleReport()
     try:
-        _verify(bundle, key, report)
+        _verify(bundle, key, public_key, report)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         report.fail("format", f"malformed bundle: {type(e).__name__}: {e}")
     return report
 
 
-def _verify(bundle: Any, key: str | bytes | None, report: BundleReport) -> None:
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+def _verify(bundle: Any, key: str | bytes | None, public_key: Any, report: BundleReport) -> None:
+    if not isinstance(bundle, dict) or bundle.get("format") not in (FORMAT, LEGACY_FORMAT):
         report.fail("format", f"not a {FORMAT} document")
         return
     aggregate_id = str(bundle["aggregate_id"])
@@ -244,25 +226,31 @@ def _verify(bundle: Any, key: str | bytes | None, report: BundleReport) -> None:
             report.fail("chain", f"prev_hash {prev} does not match the previous event's hash {previous}", version)
         if row.get("prev_hash") != prev:
             report.fail("prev_hash", "the bundle's prev_hash differs from the one in the stored bytes", version)
+        if bundle["format"] == FORMAT and row.get("decoded") != decoded_event(row["topic"], state):
+            report.fail("decoded", "the decoded reading is not what the stored bytes say", version)
         previous = actual
         report.events_checked += 1
     head = bundle.get("head")
     if hashes and (not head or head.get("version") != max(hashes) or head.get("hash") != hashes[max(hashes)]):
         report.fail("head", "head does not name the last event and its hash")
-    _verify_checkpoint(bundle, aggregate_id, hashes, key, report)
-    if key is None:
-        report.notes.append("no key: HMAC signatures not checked (hashes, chain and proof were)")
-    elif bundle.get("bundle_hmac") is None:
-        report.notes.append("bundle has no bundle_hmac (exported without a key)")
-    elif not hmac.compare_digest(bundle_hmac(key, bundle), str(bundle["bundle_hmac"])):
-        report.fail("bundle_hmac", "bundle HMAC does not match (bundle changed, or another key)")
+    _verify_checkpoint(bundle, aggregate_id, hashes, key, public_key, report)
+    if bundle["format"] == LEGACY_FORMAT:
+        if key is None:
+            report.notes.append("legacy bundle, no key: HMAC signatures not checked (hashes, chain and proof were)")
+        elif bundle.get("bundle_hmac") is None:
+            report.fail("bundle_hmac", "bundle has no bundle_hmac: an unsigned legacy bundle proves nothing")
+        elif not hmac.compare_digest(bundle_hmac(key, bundle), str(bundle["bundle_hmac"])):
+            report.fail("bundle_hmac", "bundle HMAC does not match (bundle changed, or another key)")
 
 
 def _verify_checkpoint(bundle: Mapping[str, Any], aggregate_id: str, hashes: Mapping[int, str],
-                       key: str | bytes | None, report: BundleReport) -> None:
+                       key: str | bytes | None, public_key: Any, report: BundleReport) -> None:
     cp = bundle.get("checkpoint")
-    if cp is None:
-        report.notes.append("no checkpoint covers this case: chain checked, head not anchored")
+    if not isinstance(cp, dict):
+        if public_key is not None or key is not None:
+            report.fail("signature", "no signed checkpoint: the case's head is not anchored (missing or null)")
+        else:
+            report.notes.append("no checkpoint covers this case: chain checked, head not anchored")
         return
     leaf = cp["leaf"]
     version = int(leaf["version"])
@@ -273,12 +261,31 @@ def _verify_checkpoint(bundle: Mapping[str, Any], aggregate_id: str, hashes: Map
         report.fail("proof", f"inclusion proof gives root {root}, checkpoint root is {cp['root']}", version)
     else:
         report.covered_version = version
-    if key is not None and not signature_valid(key, cp):
-        report.fail("signature", "checkpoint HMAC does not match (checkpoint changed, or another key)")
+    if public_key is not None:
+        if scheme_of(cp) != ED25519 or not ed25519_valid(public_key, cp):
+            report.fail("signature", "the checkpoint's Ed25519 signature is missing or does not verify with "
+                        "the public key (checkpoint changed, stripped, or signed by another key)")
+        _verify_chain(bundle, cp, public_key, report)
+    elif key is not None:
+        if not signature_valid(key, cp):
+            report.fail("signature", "checkpoint HMAC missing or does not match (checkpoint changed, or another key)")
+    else:
+        report.notes.append("no public key: the checkpoint signature was NOT checked (use --public-key)")
     later = [v for v in hashes if v > version]
     if later:
         report.notes.append(f"versions {min(later)}..{max(later)} are chained to the checkpointed head "
                             f"but newer than the checkpoint")
+
+
+def _verify_chain(bundle: Mapping[str, Any], cp: Mapping[str, Any], public_key: Any, report: BundleReport) -> None:
+    chain = bundle.get("checkpoint_chain") or []
+    if not chain:
+        report.notes.append("no checkpoint chain in the bundle: only the anchoring checkpoint was checked")
+        return
+    if public_record(chain[-1]) != public_record(cp):
+        report.fail("checkpoint_chain", "the chain does not end with the anchoring checkpoint")
+    for seq, kind, detail in chain_problems(chain, public_key, first_seq=int(chain[0]["seq"])):
+        report.fail("checkpoint_chain", f"#{seq} {kind}: {detail}")
 
 
 def load_bundle(path: str) -> Any:

@@ -1,21 +1,30 @@
-"""Audit: verify every hash chain against the stored bytes and the last signed
-checkpoint, and export evidence bundles.
+"""Audit: verify every hash chain against the stored bytes, the signed
+checkpoint chain and the witness, and export evidence bundles.
 
-``verify(app, case_id=None, key=None)`` streams the notification log in
-batches (memory grows with the number of aggregates, not events), checks each
-aggregate's versions are 1..n and each ``prev_hash`` is the hash of the
-stored event before it, then classifies every aggregate that looks wrong from
-its own events (``classify_chain``). Kinds of problem:
+``verify(app, case_id=None, key=None, public_key=None, witness=None)``
+streams the notification log in batches (memory grows with the number of
+aggregates, not events), checks each aggregate's versions are 1..n and each
+``prev_hash`` is the hash of the stored event before it, then classifies
+every aggregate that looks wrong from its own events (``classify_chain``).
+The access ledger (who read what) is verified the same way, its problems
+named ``access:<id>``. Kinds of problem:
 
-- integrity: ``altered`` (bytes changed), ``reordered`` (events swapped);
+- integrity: ``altered`` (bytes changed), ``reordered`` (events swapped),
+  ``head_mismatch`` (the event at the checkpointed version no longer hashes
+  to the signed head), ``root_mismatch`` (the events, as of a witnessed
+  checkpoint's positions, do not give its signed root);
 - completeness: ``missing`` (a version gap), ``truncated`` (head below the
   checkpointed version), ``case_missing`` (a checkpointed aggregate has no
-  events), ``head_mismatch`` (the event at the checkpointed version no longer
-  hashes to the signed head);
+  events), ``log_truncated`` (the log ends before a witnessed position);
+  notification-id gaps are listed apart (``gaps``: a deleted event, or on
+  PostgreSQL a rolled-back transaction);
 - snapshots: ``snapshot_mismatch`` (a stored snapshot is not the state the
   chained events give at its version; snapshots are not chained themselves);
-- the checkpoint itself: ``checkpoint_invalid`` (signature or Merkle root
-  wrong, ledger damaged). Without a key, a ``no_key`` warning.
+- the checkpoint chain (``domain.audit.checkpoints``): ``checkpoint_invalid``,
+  ``checkpoint_gap``, ``checkpoint_missing``, ``checkpoint_altered``,
+  ``witness_invalid``. Fails closed: with a witness that holds checkpoints, a
+  database without them fails. ``public_key`` checks Ed25519 signatures;
+  ``key`` is the legacy HMAC secret of old checkpoints.
 
 Checkpoints are recorded by ``domain.audit.ledger`` (re-exported here). No HTTP.
 """
@@ -23,25 +32,20 @@ Checkpoints are recorded by ``domain.audit.ledger`` (re-exported here). No HTTP.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.audit.bundle import (
-    genesis_hash,
-    make_bundle,
-    merkle_proof,
-    merkle_root,
-    record_hash,
-    signature_valid,
-    sorted_leaves,
-)
+from domain.audit.checkpoints import chain_findings, unwitnessed
+from domain.audit.classify import COMPLETENESS, Problem, classify_chain  # noqa: F401  (re-exported)
 from domain.audit.ledger import (  # noqa: F401  (re-exported: the audit API)
+    ACCESS,
     AuditKeyMissing,
     ChainBroken,
+    CheckpointRefused,
     LedgerState,
+    access_store,
     checkpoint,
     iter_notifications,
     ledger_id,
@@ -49,33 +53,22 @@ from domain.audit.ledger import (  # noqa: F401  (re-exported: the audit API)
     read_ledger,
     stored_prev_hash,
 )
-from domain.model.actor import Actor, CommandContext
+from domain.audit.proofs import ED25519, genesis_hash, merkle_root, record_hash, sorted_leaves
+from domain.audit.witness import WitnessRecords, read_witness
 from domain.model.case import Case
 from domain.model.errors import CaseNotFound
 from domain.model.topics import topic_prefixes
 from domain.storage.chain import project_with_head
 
-INTEGRITY = ("altered", "reordered", "snapshot_mismatch")
-COMPLETENESS = ("missing", "truncated", "case_missing", "head_mismatch")
+INTEGRITY = ("altered", "reordered", "snapshot_mismatch", "head_mismatch", "root_mismatch", "checkpoint_invalid",
+             "checkpoint_altered", "witness_invalid")
 CASE_TOPICS = topic_prefixes(Case)  # "domain.model.case:Case.", and the path before the move
-_HEX = frozenset("0123456789abcdef")
 
 
 def audit_key(environ: Mapping[str, str] | None = None) -> bytes | None:
-    """``CASETRAIL_AUDIT_KEY`` as bytes, or None when unset/empty."""
+    """``CASETRAIL_AUDIT_KEY`` (the legacy HMAC secret of old checkpoints) as bytes, or None."""
     value = (os.environ if environ is None else environ).get("CASETRAIL_AUDIT_KEY") or ""
     return value.encode("utf-8") if value else None
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    case_id: str
-    version: int
-    kind: str
-    detail: str = field(compare=False, default="")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"case_id": self.case_id, "version": self.version, "kind": self.kind, "detail": self.detail}
 
 
 @dataclass
@@ -86,6 +79,10 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: int = 0
+    witness: dict[str, Any] | None = None
+    access_events_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -93,31 +90,78 @@ class VerifyReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "cases_checked": self.cases_checked, "aggregates_checked": self.aggregates_checked,
-                "events_checked": self.events_checked, "problems": [p.as_dict() for p in self.problems],
-                "checkpoint": self.checkpoint, "warnings": list(self.warnings)}
+                "events_checked": self.events_checked, "access_events_checked": self.access_events_checked,
+                "problems": [p.as_dict() for p in self.problems], "checkpoint": self.checkpoint,
+                "checkpoints": self.checkpoints, "witness": self.witness, "gaps": list(self.gaps),
+                "warnings": list(self.warnings)}
 
 
 # --------------------------------------------------------------- verify
-def verify(app: Any, case_id: UUID | str | None = None, key: str | bytes | None = None) -> VerifyReport:
-    """Check every chain (or one case's) and the last checkpoint."""
+def verify(app: Any, case_id: UUID | str | None = None, key: str | bytes | None = None, *,
+           public_key: Any = None, witness: WitnessRecords | str | None = None) -> VerifyReport:
+    """Check every chain (or one case's), the access ledger, the checkpoint chain and the witness."""
     report = VerifyReport()
+    records = read_witness(witness) if isinstance(witness, str) else witness
     ledger = read_ledger(app)
-    problems: list[Problem] = _check_checkpoint(ledger, key, report) if ledger else []
-    if key is None:
-        report.warnings.append({"kind": "no_key", "detail": "CASETRAIL_AUDIT_KEY not set: checkpoint "
-                                "signature not checked (hash chains and Merkle root were)"})
-    signed = {UUID(k): v for k, v in ledger.heads.items()} if ledger and ledger.last else {}
+    problems = _check_ledger(ledger, key, public_key, records, report)
+    if public_key is None and key is None:
+        report.warnings.append({"kind": "no_key", "detail": "no public key: checkpoint signatures not checked "
+                                "(hash chains and Merkle root were)"})
+    if records is None:
+        report.warnings.append({"kind": "no_witness", "detail": "no witness: a deleted or rolled-back checkpoint "
+                                "ledger cannot be detected (`--witness PATH`)"})
+    signed_all = ledger.heads if ledger and ledger.last else {}
+    signed = {UUID(k): v for k, v in signed_all.items() if not k.startswith(ACCESS)}
+    witnessed = records.last if records is not None else None
     if case_id is None:
-        problems += _verify_all(app, signed, report)
+        heads_at: dict[str, list[Any]] = {}
+        problems += _verify_all(app, signed, report, at=_position(witnessed, "position"), heads_at=heads_at)
+        access = access_store(app)
+        if access is not None:
+            access_signed = {UUID(k[len(ACCESS):]): v for k, v in signed_all.items() if k.startswith(ACCESS)}
+            sub = VerifyReport()
+            access_heads: dict[str, list[Any]] = {}
+            found = _verify_all(access, access_signed, sub, at=_position(witnessed, "access_position"),
+                                heads_at=access_heads)
+            problems += [Problem(ACCESS + p.case_id, p.version, p.kind, p.detail) for p in found]
+            report.access_events_checked = sub.events_checked
+            report.gaps += [{**g, "log": "access"} for g in sub.gaps]
+            heads_at.update({ACCESS + k: v for k, v in access_heads.items()})
+        if witnessed is not None:
+            problems += _check_witnessed_root(app, witnessed, heads_at, ledger)
     else:
         problems += _verify_one(app, case_id, signed, report)
+    if report.gaps:
+        report.warnings.append({"kind": "notification_gap", "detail": f"{len(report.gaps)} gap(s) in notification "
+                                "ids: deleted events, or rolled-back transactions on PostgreSQL (see gaps)"})
     report.problems = sorted(set(problems))
     return report
 
 
-def _check_checkpoint(ledger: LedgerState, key: str | bytes | None, report: VerifyReport) -> list[Problem]:
-    lid = ledger.ledger_id
-    out = [Problem(lid, v, "checkpoint_invalid", detail) for v, detail in ledger.damaged]
+def _position(record: Mapping[str, Any] | None, name: str) -> int | None:
+    if record is None:
+        return None
+    value = record.get(name)
+    return int(value) if value is not None else None
+
+
+def _check_ledger(ledger: LedgerState | None, key: str | bytes | None, public_key: Any,
+                  records: WitnessRecords | None, report: VerifyReport) -> list[Problem]:
+    lid = str(ledger_id())
+    chain = ledger.checkpoints if ledger else []
+    report.checkpoints = len(chain)
+    out: list[Problem] = []
+    if records is not None:
+        report.witness = {"path": records.path, "checkpoints": len(records.records),
+                          "last_seq": records.last["seq"] if records.last else None}
+        late = unwitnessed(chain, records)
+        if late:
+            report.warnings.append({"kind": "not_witnessed", "detail": f"checkpoint(s) {late[:10]} are in the "
+                                    "database but not (yet) in the witness"})
+    out += [Problem(lid, seq, kind, detail) for seq, kind, detail in chain_findings(chain, public_key, key, records)]
+    if ledger is None:
+        return out
+    out += [Problem(lid, v, "checkpoint_invalid", detail) for v, detail in ledger.damaged]
     if ledger.trailing is not None:
         out.append(Problem(lid, ledger.trailing, "checkpoint_invalid",
                            "heads recorded after the last Checkpointed event (its event is gone)"))
@@ -126,27 +170,71 @@ def _check_checkpoint(ledger: LedgerState, key: str | bytes | None, report: Veri
         return out
     root = merkle_root(sorted_leaves(ledger.heads))
     root_ok = root == cp["root"] and len(ledger.heads) == cp["count"]
-    sig_ok = signature_valid(key, cp) if key is not None else None
     version = ledger.last_version or ledger.version
     if not root_ok:
         out.append(Problem(lid, version, "checkpoint_invalid",
                            f"recorded heads give root {root} over {len(ledger.heads)}, signed {cp['root']} "
                            f"over {cp['count']}"))
-    if sig_ok is False:
-        out.append(Problem(lid, version, "checkpoint_invalid", "HMAC signature does not match (altered, or "
-                           "signed with another CASETRAIL_AUDIT_KEY)"))
-    report.checkpoint = {**cp, "id": cp["seq"], "version": version, "root_ok": root_ok, "signature_ok": sig_ok}
+    sig_ok: bool | None = None
+    if cp.get("scheme") == ED25519:
+        sig_ok = None if public_key is None else not any(p.kind == "checkpoint_invalid" and p.version == cp["seq"]
+                                                         and "signature" in p.detail for p in out)
+    elif key is not None:
+        from domain.audit.proofs import signature_valid
+        sig_ok = signature_valid(key, cp)
+        if not sig_ok:
+            out.append(Problem(lid, version, "checkpoint_invalid", "HMAC signature does not match (altered, or "
+                               "signed with another CASETRAIL_AUDIT_KEY)"))
+    report.checkpoint = {**cp, "id": cp["seq"], "version": version, "root_ok": root_ok, "signature_ok": sig_ok,
+                         "scheme": cp.get("scheme") or "hmac-sha256 (legacy)"}
     return out
 
 
-def _verify_all(app: Any, signed: dict[UUID, list[Any]], report: VerifyReport) -> list[Problem]:
-    """Pass 1 streams the log keeping (version, hash) per aggregate; pass 2
-    re-reads only the aggregates that looked wrong and classifies them."""
+def _check_witnessed_root(app: Any, witnessed: Mapping[str, Any], heads_at: dict[str, list[Any]],
+                          ledger: LedgerState | None) -> list[Problem]:
+    """The events as of the last witnessed checkpoint's positions must give its root."""
+    lid, seq = str(ledger_id()), int(witnessed["seq"])
+    root = merkle_root(sorted_leaves(heads_at))
+    if root == witnessed.get("root") and len(heads_at) == witnessed.get("count"):
+        return []
+    detail = (f"the stored events up to position {witnessed.get('position')} give root {root} over "
+              f"{len(heads_at)} heads; witnessed checkpoint #{seq} signed {witnessed.get('root')} over "
+              f"{witnessed.get('count')}")
+    out = [Problem(lid, seq, "root_mismatch", detail)]
+    if ledger is not None and ledger.last is not None and int(ledger.last["seq"]) == seq \
+            and ledger.last.get("root") == witnessed.get("root"):
+        for aid in sorted(set(heads_at) | set(ledger.heads)):
+            mine, signed = heads_at.get(aid), ledger.heads.get(aid)
+            if mine != signed:
+                out.append(Problem(aid, int((signed or mine or [1])[0]), "head_mismatch",
+                                   f"as of checkpoint #{seq}: stored head {mine}, signed {signed}"))
+    return out
+
+
+def _verify_all(app: Any, signed: dict[UUID, list[Any]], report: VerifyReport, *, at: int | None = None,
+                heads_at: dict[str, list[Any]] | None = None) -> list[Problem]:
+    """Pass 1 streams the log keeping (version, hash) per aggregate (and the heads
+    as of position ``at`` into ``heads_at``); pass 2 re-reads only the aggregates
+    that looked wrong and classifies them."""
     seen: dict[UUID, list[Any]] = {}
     suspects: set[UUID] = set()
     mapper, cases = app.mapper, 0
+    own = ledger_id()
     stop = app.recorder.max_notification_id() or 0
+    last_id = 0
+    problems: list[Problem] = []
+
+    def capture() -> None:
+        if heads_at is not None:
+            heads_at.update({str(k): list(v) for k, v in seen.items() if k != own})
+
     for n in iter_notifications(app.recorder, 1, stop):
+        if at is not None and last_id <= at < n.id:
+            capture()
+            at = None
+        if n.id != last_id + 1:
+            report.gaps.append({"from": last_id + 1, "to": n.id - 1})
+        last_id = n.id
         oid, version = n.originator_id, n.originator_version
         h = record_hash(n.topic, n.state)
         prev = stored_prev_hash(mapper, n.state)
@@ -162,7 +250,11 @@ def _verify_all(app: Any, signed: dict[UUID, list[Any]], report: VerifyReport) -
         if not ok or (head is not None and head[0] == version and head[1] != h):
             suspects.add(oid)
         report.events_checked += 1
-    problems: list[Problem] = []
+    if at is not None:
+        capture()
+        if last_id < at:
+            problems.append(Problem(str(own), last_id + 1, "log_truncated", f"the log ends at position {last_id}; "
+                                    f"a witnessed checkpoint covers position {at}"))
     for oid, (version, _h) in signed.items():
         if oid not in seen:
             problems.append(_case_missing(oid, version))
@@ -237,149 +329,4 @@ def _rows(app: Any, oid: UUID) -> list[tuple[int, str, bytes, str | None]]:
             for s in app.recorder.select_events(oid)]
 
 
-# ------------------------------------------------------------- classify
-def classify_chain(aggregate_id: str, rows: Sequence[tuple[int, str, bytes, str | None]],
-                   signed: Sequence[Any] | None = None) -> list[Problem]:
-    """Problems of one aggregate from its stored events ``(version, topic,
-    stored bytes, decoded prev_hash or None)`` and its signed head
-    ``(version, hash)`` if a checkpoint covers it."""
-    out: list[Problem] = []
-
-    def problem(version: int, kind: str, detail: str) -> None:
-        out.append(Problem(aggregate_id, version, kind, detail))
-
-    rows = sorted(rows, key=lambda r: r[0])
-    hashes = {v: record_hash(t, s) for v, t, s, _p in rows}
-    prevs = {v: p for v, _t, _s, p in rows}
-    expected = 1
-    for v in hashes:
-        if v > expected:
-            span = f"version {expected}" if v == expected + 1 else f"versions {expected}..{v - 1}"
-            problem(expected, "missing", f"{span} deleted (version {v} follows version {expected - 1})")
-        expected = v + 1
-    pred, foreign = _predecessors(aggregate_id, rows, hashes)
-    for v, p in _misplaced(pred, hashes).items():
-        problem(v, "reordered", f"its prev_hash names the event stored at version {pred[v] or 'genesis'}; "
-                f"by the chain it belongs at version {p}")
-    for v, prev in prevs.items():
-        if prev is None:
-            problem(v, "altered", "stored body unreadable or without prev_hash")
-        elif v in foreign and pred[v] == v - 1:
-            problem(v - 1, "altered", f"its topic changed: version {v}'s prev_hash names its body under another")
-        elif pred[v] is None and (v == 1 or v - 1 in hashes):
-            before = genesis_hash(aggregate_id) if v == 1 else hashes[v - 1]
-            if v == 1 or not _looks_like_hash(prev) or _near(prev, before):
-                problem(v, "altered", "its prev_hash was changed (matches no event of this aggregate)")
-            else:
-                problem(v - 1, "altered", f"its bytes changed: it no longer hashes to version {v}'s prev_hash")
-    if signed is not None:
-        version, head = int(signed[0]), signed[1]
-        last = max(hashes, default=0)
-        if not hashes:
-            problem(1, "case_missing", f"no stored events; the checkpoint signed versions 1..{version}")
-        elif last < version:
-            problem(last + 1, "truncated", f"head is version {last}; the checkpoint signed version {version}")
-        elif version in hashes and hashes[version] != head:
-            problem(version, "head_mismatch", f"hashes to {hashes[version]}, the checkpoint signed {head}")
-    return sorted(set(out))
-
-
-def _predecessors(aggregate_id: str, rows: Sequence[tuple[int, str, bytes, str | None]],
-                  hashes: dict[int, str]) -> tuple[dict[int, int | None], set[int]]:
-    """For each event, the version (0 = genesis) whose hash its prev_hash
-    names; and the events that name a body stored under another topic."""
-    genesis = genesis_hash(aggregate_id)
-    by_hash: dict[str, list[int]] = {}
-    for v, h in hashes.items():
-        by_hash.setdefault(h, []).append(v)
-    topics = {t for _v, t, _s, _p in rows}
-    alt: dict[str, list[int]] | None = None
-    pred: dict[int, int | None] = {}
-    foreign: set[int] = set()
-    for v, _t, _s, p in rows:
-        if p is None:
-            pred[v] = None
-            continue
-        if p == genesis:
-            pred[v] = 0
-            continue
-        candidates = by_hash.get(p)
-        if candidates is None and len(topics) > 1:
-            if alt is None:  # a body moved under another row's topic
-                alt = {}
-                for w, t, s, _q in rows:
-                    for other in topics - {t}:
-                        alt.setdefault(record_hash(other, s), []).append(w)
-            candidates = alt.get(p)
-            foreign.add(v)
-        if not candidates:
-            pred[v] = None
-        else:
-            pred[v] = v - 1 if v - 1 in candidates else next((c for c in candidates if c != v), None)
-    return pred, foreign
-
-
-def _misplaced(pred: dict[int, int | None], hashes: dict[int, str]) -> dict[int, int]:
-    """Events whose position by the chain differs from their stored version
-    (an event with an unknown predecessor is trusted to be where it is)."""
-    pos: dict[int, int] = {}
-    for start in hashes:
-        path: list[int] = []
-        v = start
-        while v not in pos:
-            p = pred.get(v)
-            if p == 0:
-                pos[v] = 1
-            elif p is None or p == v or p in path or p not in hashes:
-                pos[v] = v
-            else:
-                path.append(v)
-                v = p
-        base = pos[v]
-        for w in reversed(path):
-            base += 1
-            pos[w] = base
-    return {v: p for v, p in pos.items() if p != v}
-
-
-def _looks_like_hash(value: str) -> bool:
-    return len(value) == 64 and set(value) <= _HEX
-
-
-def _near(a: str, b: str) -> bool:
-    """Two hex hashes differing in a few characters: one was edited, not recomputed."""
-    return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) <= 4
-
-
-# ---------------------------------------------------------------- export
-def export_bundle(app: Any, case_id: UUID | str, *, key: str | bytes | None, actor: Actor,
-                  ctx: CommandContext = CommandContext(), access: Any = None) -> dict[str, Any]:
-    """The case's evidence bundle (see ``domain.audit.bundle``); records the export in
-    the access ledger. With a key, first signs a checkpoint if the case's head
-    is not covered yet (skipped, with the older checkpoint, if a chain is broken)."""
-
-    case = app.get_case(case_id)
-    ledger = read_ledger(app)
-    aid = str(case.id)
-    covered = ledger is not None and ledger.last is not None and ledger.heads.get(aid, [0])[0] >= case.version
-    if key and not covered:
-        try:
-            checkpoint(app, key)
-            ledger = read_ledger(app)
-        except ChainBroken:
-            pass
-    stored = app.recorder.select_events(case.id)
-    cp = proof = None
-    if ledger is not None and ledger.last is not None and aid in ledger.heads:
-        names = sorted(ledger.heads)
-        version, head = ledger.heads[aid]
-        proof = merkle_proof(sorted_leaves(ledger.heads), names.index(aid))
-        cp = {**ledger.last, "leaf": {"version": version, "head": head}}
-    now: datetime = app.clock()
-    bundle = make_bundle(aid, [(s.originator_version, s.topic, bytes(s.state)) for s in stored],
-                         exported_at=now.isoformat(), exported_by=actor.id, checkpoint=cp, proof=proof, key=key,
-                         case={"number": case.number, "type": case.case_type, "status": case.status,
-                               "version": case.version})
-    (access or app.access_ledger).record_read(actor, aid, "export", {
-        "events": len(stored), "checkpoint_seq": cp["seq"] if cp else None}, ctx=ctx)
-    return bundle
+from domain.audit.export import export_bundle  # noqa: E402,F401  (re-exported: the audit API)

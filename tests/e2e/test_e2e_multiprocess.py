@@ -46,7 +46,7 @@ STAFF = {"agent1": ("cs", ["agent"]), "agent2": ("cs", ["agent"]), "supervisor":
          "technician": ("service", ["technician"]), "sales": ("sales", ["agent"]),
          "sales_manager": ("sales", ["sales_manager"]), "general_manager": ("office", ["general_manager"]),
          "importer": ("it", ["importer"]), "reviewer": ("compliance", ["reviewer"])}
-ENV = {"CASETRAIL_AUDIT_KEY": "multiprocess-test-key", "CASETRAIL_CHECKPOINT_INTERVAL": "2",
+ENV = {"CASETRAIL_CHECKPOINT_INTERVAL": "2",
        "CASETRAIL_PROJECTION_BATCH": "20"}
 
 # What `casetrail serve` and `casetrail projections run` create when they start (and on first use).

@@ -26,6 +26,7 @@ Figures (outage length, catch-up time, log line counts) are printed (-s).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections import Counter
@@ -47,8 +48,7 @@ from tests.integration.test_projections import active_checksums, head, replay_ch
 from tests.pg import ThrowawayPostgres
 
 pytestmark = pytest.mark.postgres
-KEY = "worker-outage-test-key"
-ENV = {"CASETRAIL_AUDIT_KEY": KEY, "CASETRAIL_CHECKPOINT_INTERVAL": "1"}
+ENV = {"CASETRAIL_CHECKPOINT_INTERVAL": "1"}  # signed with the key file made on first start
 DOWN_SECONDS = 4.0
 CATCH_UP_DEADLINE = 30.0  # the bound on "by itself": generous for a loaded 2-core machine
 # The worker's threads, by the words their log lines start with.
@@ -171,7 +171,9 @@ def test_worker_rides_out_a_postgres_outage(outage_pg: ThrowawayPostgres, tmp_pa
                    CATCH_UP_DEADLINE, log_path)
         ledger = read_ledger(app)
         assert ledger is not None and ledger.last is not None and ledger.last["seq"] > seq_before
-        report = verify(app, key=KEY)
+        from domain.audit.signing import public_key_for
+
+        report = verify(app, public_key=public_key_for(), witness=os.environ["CASETRAIL_WITNESS"])
         assert report.ok and report.checkpoint is not None, report.as_dict()
         assert report.checkpoint["signature_ok"] is True and report.checkpoint["seq"] == ledger.last["seq"]
     finally:

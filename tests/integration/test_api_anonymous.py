@@ -8,7 +8,8 @@ this file. Path parameters are filled with real values (an existing case,
 an action, a case type, a staff member, a department), and the same request
 with a token must not be a 401, so a refusal cannot be a 404 in disguise.
 
-Public by decision: ``/healthz``, ``/readyz``, ``/openapi.json`` and
+Public by decision: ``/v1/audit/public-key`` (what outside auditors verify with),
+``/healthz``, ``/readyz``, ``/openapi.json`` and
 ``/docs`` (the OpenAPI document rendered as HTML, nothing more, so a browser
 can open it). ``/metrics`` needs a token (an admin's will do).
 """
@@ -31,7 +32,7 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs"}
+PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/v1/audit/public-key"}
 CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
 NO_TOKEN: list[dict[str, str]] = [
     {}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Bearer "},
@@ -67,6 +68,9 @@ def body_of(method: str) -> dict[str, Any] | None:
 
 def test_every_endpoint_but_health_readiness_and_the_description_refuses_anonymous_calls(world: Any) -> None:
     app, values, tokens = world
+    from domain.audit.signing import signer_for
+
+    signer_for()  # the key pair a started server has made (the public key is then served)
     refused = served = 0
     with TestClient(create_app(app, configure_logs=False)) as client:
         routes = client.app.routes

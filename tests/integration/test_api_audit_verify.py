@@ -17,8 +17,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 
-def test_audit_verify_endpoint(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASETRAIL_AUDIT_KEY", "test-key-0123456789")
+def test_audit_verify_endpoint(database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASETRAIL_SIGNING_KEY", str(tmp_path / "signing.pem"))
     world = World(database_url)
     case = complaint_to(world, "investigating")
     tokens = {who: world.app.issue_token(who) for who in ("reviewer", "agent")}
@@ -51,3 +51,34 @@ def test_audit_verify_endpoint(database_url: str, monkeypatch: pytest.MonkeyPatc
             {k: p[k] for k in ("case_id", "version", "kind")} for p in report["problems"]]
         put = client.put("/v1/cases", headers={"Authorization": f"Bearer {tokens['agent']}"})
         assert put.status_code == 405 and "GET" in put.headers["allow"] and "POST" in put.headers["allow"]
+
+
+def test_reads_of_lists_and_the_feed_are_recorded_and_the_public_key_is_published(
+        sqlite_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.audit.ledger import checkpoint
+    from domain.audit.signing import signer_for
+
+    monkeypatch.setenv("CASETRAIL_SIGNING_KEY", str(tmp_path / "signing.pem"))
+    world = World(sqlite_url)
+    complaint_to(world, "assigned")
+    token = world.app.issue_token("reviewer")
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(world.app, configure_logs=False)) as client:
+        assert client.get("/v1/audit/public-key").status_code == 404  # no key made yet
+        signer = signer_for()
+        checkpoint(world.app, signer)
+        published = client.get("/v1/audit/public-key").json()
+        assert published["pem"] == signer.public_pem() and published["key_id"] == signer.key_id
+        pem = client.get("/v1/audit/public-key", headers={"Accept": "application/x-pem-file"})
+        assert pem.text == signer.public_pem()
+        chain = client.get("/v1/audit/checkpoints", headers=auth).json()
+        assert [c["seq"] for c in chain["items"]] == [1] and chain["items"][0]["scheme"] == "ed25519"
+        assert client.get("/v1/audit/checkpoints", headers={
+            "Authorization": f"Bearer {world.app.issue_token('agent')}"}).status_code == 403
+        assert client.get("/v1/cases", params={"status": "assigned"}, headers=auth).status_code == 200
+        assert client.get("/v1/events", headers=auth).status_code == 200
+    ledger = world.app.access_ledger
+    assert [(r["actor"], r["what"], r["detail"]) for r in ledger.reads_of("case-list:reviewer")] == [
+        ("reviewer", "cases", {"status": "assigned"})]
+    assert [(r["actor"], r["what"]) for r in ledger.reads_of("event-feed:reviewer")] == [("reviewer", "events")]
+    assert [r["what"] for r in ledger.reads_of("audit-checkpoints")] == ["audit-checkpoints"]

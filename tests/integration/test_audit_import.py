@@ -57,7 +57,7 @@ def test_importer_keeps_original_times_flagged_and_chained(database_url: str) ->
     assert app.get_case_as_of(case.id, ORIGINAL + timedelta(hours=2)).status == "investigating"
     digest = checkpoint(app, KEY)
     assert digest["count"] >= 12 + 2
-    report = verify(app, key=KEY)
+    report = verify(app, public_key=KEY)
     assert report.ok, report.problems
 
 

@@ -25,12 +25,13 @@ import pytest
 from click.testing import CliRunner
 
 from domain.audit.bundle import decode_prev_hash
+from domain.audit.signing import Signer
 from domain.audit.verification import checkpoint, verify
 from domain.model.case import Case
 from scripts.cli import cli
 from tests.support import World, complaint_to
 
-KEY = b"test-audit-key"
+KEY = Signer.from_seed(b"\x11" * 32)  # signs the checkpoints; verify with its public key
 Row = tuple[int, int, str, bytes]  # notification id, version, topic, state
 
 
@@ -96,7 +97,7 @@ def store(database_url: str) -> Iterator[tuple[World, Tamper, list[Case]]]:
 
 
 def found(world: World, case_id: UUID | None = None) -> set[tuple[str, int, str]]:
-    report = verify(world.app, case_id, key=KEY)
+    report = verify(world.app, case_id, public_key=KEY)
     assert report.ok == (not report.problems)
     return {(p.case_id, p.version, p.kind) for p in report.problems}
 
@@ -119,14 +120,14 @@ def flip(state: bytes, offset: int) -> bytes:
 
 def test_untouched_store_verifies_clean(store: tuple[World, Tamper, list[Case]]) -> None:
     world, _tamper, cases = store
-    report = verify(world.app, key=KEY)
+    report = verify(world.app, public_key=KEY)
     assert report.ok and report.problems == []
     data = report.as_dict()
     assert data["cases_checked"] == 4  # three cases and the linked return visit
     assert data["events_checked"] == world.app.recorder.max_notification_id()
     assert data["checkpoint"]["signature_ok"] is True and data["checkpoint"]["root_ok"] is True
     for case in cases:
-        single = verify(world.app, case.id, key=KEY).as_dict()
+        single = verify(world.app, case.id, public_key=KEY).as_dict()
         assert single["ok"] and single["events_checked"] == case.version
 
 
@@ -232,11 +233,13 @@ def test_forged_snapshot_is_reported(database_url: str, monkeypatch: pytest.Monk
         tamper.conn.close()
 
 
-def test_cli_verify_exit_codes(store: tuple[World, Tamper, list[Case]], database_url: str,
+def test_cli_verify_exit_codes(store: tuple[World, Tamper, list[Case]], database_url: str, tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     world, tamper, cases = store
+    key_file = tmp_path / "key-tamper.pem"
+    key_file.write_bytes(KEY.private_pem())
     monkeypatch.setenv("CASETRAIL_DATABASE_URL", database_url)
-    monkeypatch.setenv("CASETRAIL_AUDIT_KEY", KEY.decode())
+    monkeypatch.setenv("CASETRAIL_SIGNING_KEY", str(key_file))
     runner = CliRunner()
     clean = runner.invoke(cli, ["audit", "verify"])
     assert clean.exit_code == 0, clean.output
@@ -254,13 +257,15 @@ def test_cli_verify_exit_codes(store: tuple[World, Tamper, list[Case]], database
     assert [(p["case_id"], p["version"], p["kind"]) for p in report["problems"]] == [(str(case.id), 3, "altered")]
     assert runner.invoke(cli, ["audit", "verify", "--case", str(cases[0].id)]).exit_code == 0
     # the installed entry point, in its own process
-    env = {**os.environ, "CASETRAIL_DATABASE_URL": database_url, "CASETRAIL_AUDIT_KEY": KEY.decode()}
+    env = {**os.environ, "CASETRAIL_DATABASE_URL": database_url, "CASETRAIL_SIGNING_KEY": str(key_file)}
     casetrail = Path(sys.executable).with_name("casetrail")
     proc = subprocess.run([str(casetrail), "audit", "verify"], env=env, capture_output=True, text=True)
     assert proc.returncode == 1 and f"case {case.id} version 3" in proc.stdout
     tamper.restore(case.id, rows)
     proc = subprocess.run([str(casetrail), "audit", "verify"], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    wrong_key = subprocess.run([str(casetrail), "audit", "verify"], env={**env, "CASETRAIL_AUDIT_KEY": "other"},
+    other = key_file.with_name("other.pem")
+    other.write_bytes(Signer.from_seed(b"\x12" * 32).private_pem())
+    wrong_key = subprocess.run([str(casetrail), "audit", "verify"], env={**env, "CASETRAIL_SIGNING_KEY": str(other)},
                                capture_output=True, text=True)
     assert wrong_key.returncode == 1 and "checkpoint_invalid" in wrong_key.stdout

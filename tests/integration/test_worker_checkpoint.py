@@ -1,4 +1,4 @@
-"""The background worker signs audit checkpoints periodically when CASETRAIL_AUDIT_KEY is set."""
+"""The background worker signs audit checkpoints periodically by default (no key configured: one is made)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from projections.workers import start_background
 from tests.support import World, complaint_to
 
 
-def test_worker_records_checkpoints(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CASETRAIL_AUDIT_KEY", "worker-key-0123456789")
+def test_worker_records_checkpoints(sqlite_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CASETRAIL_AUDIT_KEY", "CASETRAIL_SIGNING_KEY", "CASETRAIL_WITNESS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CASETRAIL_CHECKPOINT_INTERVAL", "0.5")
     world = World(sqlite_url)
     complaint_to(world, "assigned")
@@ -25,3 +26,5 @@ def test_worker_records_checkpoints(sqlite_url: str, monkeypatch: pytest.MonkeyP
     finally:
         stop()
     assert read_ledger(world.app) is not None
+    assert (tmp_path / "casetrail-signing-key.pem").exists()
+    assert (tmp_path / "casetrail-witness.jsonl").read_text().count("\n") >= 1

@@ -186,3 +186,30 @@ def test_checkpoint_signature_covers_every_signed_field() -> None:
                         ("count", 13), ("root", "ac" * 32)]:
         assert not signature_valid(b"secret", {**cp, name: value}), name
     assert checkpoint_message(cp).startswith(b"casetrail-checkpoint/1\n")
+
+
+def test_ed25519_checkpoint_covers_every_signed_field_and_links_the_chain() -> None:
+    from domain.audit.proofs import GENESIS_CHECKPOINT, chain_problems, checkpoint_hash, ed25519_valid
+    from domain.audit.signing import Signer
+
+    signer = Signer.from_seed(b"\x05" * 32)
+
+    def signed(**fields: object) -> dict:
+        cp = {"ledger_id": AID, "at": "2026-11-16T10:00:00+08:00", "position": 120, "count": 14,
+              "root": "ab" * 32, "access_position": 3, "key_id": signer.key_id, "scheme": "ed25519", **fields}
+        return {**cp, "signature": signer.sign(checkpoint_message(cp))}
+
+    first = signed(seq=1, prev=GENESIS_CHECKPOINT)
+    second = signed(seq=2, prev=checkpoint_hash(first))
+    assert checkpoint_message(first).startswith(b"casetrail-checkpoint/2\n")
+    assert ed25519_valid(signer.public_key(), first) and ed25519_valid(signer.public_pem(), second)
+    assert not ed25519_valid(Signer.from_seed(b"\x06" * 32).public_key(), first)
+    for name, value in [("ledger_id", "x"), ("seq", 4), ("at", "2026-11-16T10:00:01+08:00"), ("position", 121),
+                        ("count", 13), ("root", "ac" * 32), ("access_position", 4), ("prev", "0" * 63 + "1"),
+                        ("key_id", "0" * 32), ("scheme", "hmac-sha256")]:
+        assert not ed25519_valid(signer.public_key(), {**first, name: value}), name
+    assert chain_problems([first, second], signer.public_key()) == []
+    third = signed(seq=4, prev=checkpoint_hash(second))
+    assert [k for _s, k, _d in chain_problems([first, second, third], signer.public_key())] == ["checkpoint_gap"]
+    unlinked = signed(seq=2, prev=GENESIS_CHECKPOINT)
+    assert [k for _s, k, _d in chain_problems([first, unlinked], signer.public_key())] == ["checkpoint_invalid"]

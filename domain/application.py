@@ -316,7 +316,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                     case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
                               meta=meta, known_staff=self.staff_exists)
                     cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
-                    others = self._policies(case, ct, action, previous, at, cause)
+                    others = self._policies(case, ct, action, previous, at, cause, actor=actor)
                 except DomainError:
                     if not copied:
                         raise
@@ -340,7 +340,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                                   current_version=self.get_case(case_id).version)
 
     def _policies(self, case: Case, ct: Any, action: str, previous: str, at: datetime,
-                  cause: CommandContext) -> list[Any]:
+                  cause: CommandContext, actor: Actor = POLICY) -> list[Any]:
         """Aggregates changed by cross-case policies (saved with the case)."""
         out: list[Any] = []
         meta = event_meta(POLICY, at, cause)
@@ -354,20 +354,63 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                                links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
             case.add_link(f.link, linked.id, number, meta)
             out += [linked, series]
-        outcome = outcome_to_report(case, ct, previous)
-        link = origin_link(case) if outcome else None
-        if outcome and link:
-            origin = self.get_case(link["case_id"])
-            oct_ = self.registry.get(origin.case_type)
-            rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
-            follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta)
-            spec = oct_.action(follow) if follow else None
-            if spec and origin.state_allows(spec, oct_):
-                data = follow_action_data(oct_, follow, f"{case.number}: customer {outcome}")
-                origin.take(case_type=oct_, action=follow, data=data, actor=POLICY, at=at,
-                            calendar=self.calendar, meta=meta, known_staff=self.staff_exists)
+        spec = ct.action(action)
+        if spec is not None and spec.records_on_link:
+            out += self._record_on_link(case, ct, spec, at, cause, actor)
+        origin = self._report_outcome(case, ct, previous, at, meta)
+        if origin is not None:
             out.append(origin)
         return out
+
+    def _report_outcome(self, case: Case, ct: Any, previous: str, at: datetime, meta: dict[str, Any],
+                        origin: Case | None = None) -> Case | None:
+        """A just-ended linked case (a return visit) tells its origin the outcome; the origin
+        may act on it (reopen, rework). Returns the origin changed, if any."""
+        outcome = outcome_to_report(case, ct, previous)
+        link = origin_link(case) if outcome else None
+        if not outcome or not link:
+            return None
+        if origin is None:
+            origin = self.get_case(link["case_id"])
+        oct_ = self.registry.get(origin.case_type)
+        rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
+        follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta)
+        self._follow(origin, oct_, follow, f"{case.number}: customer {outcome}", at, meta)
+        return origin
+
+    def _follow(self, case: Case, ct: Any, follow: str | None, reason: str, at: datetime,
+                meta: dict[str, Any]) -> None:
+        spec = ct.action(follow) if follow else None
+        if spec and case.state_allows(spec, ct):
+            case.take(case_type=ct, action=follow, data=follow_action_data(ct, follow, reason), actor=POLICY,
+                      at=at, calendar=self.calendar, meta=meta, known_staff=self.staff_exists)
+
+    def _record_on_link(self, case: Case, ct: Any, spec: Any, at: datetime, cause: CommandContext,
+                        actor: Actor) -> list[Any]:
+        """An outcome recorded on the origin (a repair order's ``record_return_visit``) is
+        recorded on its open linked case (the return visit), by the same person; without
+        one, the origin follows up on the outcome itself (unsatisfied: rework)."""
+        rule = spec.records_on_link
+        values = next((dict(e.data) for e in reversed(case.pending_events)
+                       if getattr(e, "action", None) == spec.name), {})
+        for link in reversed(case.links):
+            if link["rel"] != rule["link"]:
+                continue
+            linked = self.get_case(link["case_id"])
+            lct = self.registry.get(linked.case_type)
+            lspec = lct.action(rule["action"])
+            if lspec is None or not linked.state_allows(lspec, lct):
+                continue
+            previous = linked.status
+            data = {k: v for k, v in values.items() if k in lspec.fields}
+            linked.take(case_type=lct, action=rule["action"], data=data, actor=POLICY, at=at,
+                        calendar=self.calendar, meta=event_meta(actor, at, cause), known_staff=self.staff_exists)
+            self._report_outcome(linked, lct, previous, at, event_meta(POLICY, at, cause), origin=case)
+            return [linked]
+        outcome = values.get("result")
+        follow = (ct.on_linked_outcome or {}).get("actions", {}).get(outcome) if outcome else None
+        self._follow(case, ct, follow, f"return visit: customer {outcome}", at, event_meta(POLICY, at, cause))
+        return []
 
     # --------------------------------------------------------- idempotency
     def _idempotent(self, actor: Actor, idempotency: tuple[str, str] | None) -> Case | None:
@@ -394,13 +437,19 @@ class CaseTrail(SchemaLocked, Application[UUID]):
 
     # ----------------------------------------------------------------- SLA
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:
-        """One SLA pass over one case: record each newly breached clock once."""
+        """One SLA pass over one case: record each clock due before ``now`` (default:
+        the server clock; never later) as breached, once, dated by the server clock."""
         actor = Actor.system("sla-monitor")
+        clock = self.clock()
+        if now is not None and now > clock:
+            raise InvalidFields(f"now ({now.isoformat()}) is later than the server clock ({clock.isoformat()}): "
+                                "breaches are recorded as they happen, never ahead of time",
+                                errors=[{"field": "now", "problem": "is later than the server clock"}])
         with self._writers(("case", str(case_id))):
             for attempt in attempts():
                 case = self.get_case(case_id)
-                at = now or self.clock()
-                breached = case.record_breaches(self.registry.get(case.case_type), at,
+                at = self.clock()  # every event is dated by the server clock; `now` only selects
+                breached = case.record_breaches(self.registry.get(case.case_type), now or at,
                                                 event_meta(actor, at, CommandContext()))
                 if not breached:
                     return []

@@ -21,16 +21,19 @@ from domain.actor import Actor, stable_id
 from domain.approvals import ApprovalState, compute_chain
 from domain.calendar import BusinessCalendar
 from domain.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
-from domain.clocks import apply_clock_change, clock_view, overdue_clocks, plan_clock_changes, plan_extension
+from domain.clocks import (
+    apply_clock_change, clock_view, overdue_clocks, plan_clock_changes, plan_extension, plan_retiming,
+)
 from domain.conditions import lookup, matches
 from domain.copying import PlainCopy
 from domain.durations import Duration
 from domain.errors import (
-    ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, DuplicateApproval, GuardFailed,
+    ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, DomainError, DuplicateApproval, GuardFailed,
     InvalidFields, RoleNotAllowed, UnknownAction,
 )
 from domain.fields import validate_fields
 from domain.guards import check_guards, guards_hold
+from domain.rederive import check_constraints, check_downgrades, check_locked, gating_paths, rederive_approvals
 
 Meta = dict[str, Any]
 
@@ -67,6 +70,7 @@ class Case(PlainCopy, Aggregate):
         self.counters: dict[str, Any] = {}
         self.escalations: list[dict[str, Any]] = []
         self.opened_at = meta["occurred_at"]
+        self.opened_by = meta.get("actor")
         self.updated_at = meta["occurred_at"]
         self.head_hash: str | None = None
         for change in clock_changes:
@@ -151,6 +155,8 @@ class Case(PlainCopy, Aggregate):
                                     errors=[{"field": "channel", "problem": "differs from fields.channel"}])
         fields_v = validate_fields(case_type.fields, fields_in, what="fields")
         context = {"fields": fields_v, "customer": customer_v, "type": case_type.name}
+        named = {f"fields.{k}" for k in fields_v} | {f"customer.{k}" for k in customer_v}
+        check_constraints(case_type, context, named, lambda path: None)
         triggers = [OPEN, _enter(case_type.initial_state)]
         clock_changes = plan_clock_changes(case_type, {}, triggers, context, at, calendar)
         case = cls(
@@ -230,6 +236,18 @@ class Case(PlainCopy, Aggregate):
             needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else [])
             raise RoleNotAllowed(f"{action} needs one of {needs}; you have {list(actor.roles)}",
                                  allowed_roles=needs)
+        try:
+            self._decide(case_type, spec, data, actor, at, calendar, meta, known_staff)
+        except DomainError as e:  # every 422 about an action says what may be done instead
+            if e.status == 422 and "allowed_actions" not in e.extra:
+                e.extra["allowed_actions"] = self.allowed_actions(case_type, actor)
+            raise
+
+    def _decide(
+        self, case_type: CaseType, spec: ActionSpec, data: Any, actor: Actor, at: datetime,
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+    ) -> None:
+        action = spec.name
         if meta.get("imported") and at < datetime.fromisoformat(self.updated_at):
             raise InvalidFields(f"occurred_at {at.isoformat()} is before the case's last event ({self.updated_at})",
                                 errors=[{"field": "occurred_at", "problem": "is before the case's last event"}])
@@ -243,6 +261,11 @@ class Case(PlainCopy, Aggregate):
         if actor.is_system or actor.is_importer:
             return
         if spec.approval == "grant":
+            requesters = {getattr(self, "opened_by", None), self.approvals.get("requested_by")} - {None}
+            if actor.id in requesters:
+                raise ApprovalNotAllowed(
+                    f"{actor.id} opened or submitted this {self.case_type} and may not approve it",
+                    required=list(state.required), missing=state.missing)
             if state.has_approved(actor.id):
                 raise DuplicateApproval(
                     f"{actor.id} already approved this case; one person may not approve twice in one chain",
@@ -292,16 +315,25 @@ class Case(PlainCopy, Aggregate):
                 to_state = spec.to_at_count["to"]
         if spec.corrects:
             self._plan_correction(ct, values, change)
+            check_locked(ct, self.status, changes, lambda: self.allowed_actions(ct, actor))
+        check_downgrades(ct, changes, actor)
+        named = set(changes) | {f"fields.{t}" for n, t in spec.sets.items() if n in values}
+        check_constraints(ct, self._after(changes), named, lambda path: change(path, None))
+        ctx = self._after(changes)
         approvals = self._plan_approvals(ct, spec, actor, at, values)
         if approvals is not None and spec.to_when_approved and ApprovalState.of(approvals).complete:
             to_state = spec.to_when_approved
+        gating = set(changes) & gating_paths(ct)
+        if gating and approvals is None:
+            approvals, moved = rederive_approvals(ct, ctx, self.approvals, self.status)
+            to_state = moved or to_state
+        ctx["approvals"] = approvals if approvals is not None else self.approvals
         triggers = [spec.name] + ([_enter(to_state)] if to_state != self.status else [])
-        ctx = self.context()
-        for path, (_o, new) in changes.items():
-            head, _, rest = path.partition(".")
-            if rest and isinstance(ctx.get(head), dict):
-                ctx[head] = {**ctx[head], rest: new}
         clock_changes = plan_clock_changes(ct, self.clocks, triggers, ctx, at, calendar)
+        if gating:
+            touched = {c["name"] for c in clock_changes}
+            clock_changes += [c for c in plan_retiming(ct, self.clocks, self.context(), ctx, calendar)
+                              if c["name"] not in touched]
         if spec.extends:
             clock_changes.append(self._plan_extend(ct, spec, values, calendar))
         if to_state != self.status:
@@ -311,6 +343,15 @@ class Case(PlainCopy, Aggregate):
             clock_changes=clock_changes, approvals=approvals, meta=meta,
         )
         self._escalate_for(ct, spec.name, meta)
+
+    def _after(self, changes: Mapping[str, list[Any]]) -> dict[str, Any]:
+        """The case's context as ``changes`` would leave it."""
+        ctx = self.context()
+        for path, (_o, new) in changes.items():
+            head, _, rest = path.partition(".")
+            if rest and isinstance(ctx.get(head), dict):
+                ctx[head] = {k: v for k, v in {**ctx[head], rest: new}.items() if v is not None}
+        return ctx
 
     def _plan_correction(self, ct: CaseType, values: dict[str, Any], change: Callable[[str, Any], None]) -> None:
         path = values["field"]
@@ -343,7 +384,7 @@ class Case(PlainCopy, Aggregate):
     ) -> dict[str, Any] | None:
         if spec.computes_approvals:
             chain = compute_chain(ct, self.context())
-            return {**chain, "granted": []}
+            return {**chain, "granted": [], "requested_by": actor.id}
         if spec.approval == "grant":
             state = ApprovalState.of(self.approvals)
             grantable = state.grantable_roles()
@@ -371,10 +412,15 @@ class Case(PlainCopy, Aggregate):
             if trigger in rule.get("on", []) and rule["to"] not in done and matches(rule.get("when"), self.context()):
                 self._escalated(to_role=rule["to"], reason=rule.get("reason", ""), clock=None, meta=meta)
 
-    def record_breaches(self, ct: CaseType, now: datetime, meta: Meta) -> list[str]:
-        """Record DeadlineBreached + Escalated for each running clock past due (once per clock)."""
+    def record_breaches(self, ct: CaseType, now: datetime, meta: Meta, *, at_due: bool = False) -> list[str]:
+        """Record DeadlineBreached + Escalated for each running clock past due (once per clock),
+        dated by ``meta`` (or, ``at_due``, for an import: at the due time each clock missed)."""
         breached = []
-        for clock in overdue_clocks(self.clocks, now):
+        for clock in sorted(overdue_clocks(self.clocks, now), key=lambda c: (datetime.fromisoformat(c["due_at"]),
+                                                                             c["name"])):
+            if at_due:
+                due = max(datetime.fromisoformat(clock["due_at"]), datetime.fromisoformat(self.updated_at))
+                meta = {**meta, "occurred_at": due.isoformat()}
             self._deadline_breached(clock=clock["name"], due_at=clock["due_at"], meta=meta)
             self._escalated(to_role=self._next_role_up(ct, clock.get("escalate_to")),
                             reason=f"{clock['name']} deadline {clock['due_at']} breached",

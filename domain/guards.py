@@ -7,7 +7,9 @@ Kinds (see ``GUARD_KINDS`` in ``casetype``):
   of relation ``link`` (a return visit that was not sampled does not block);
 - ``approvals_complete``: every required approval is granted;
 - ``min_ratio``: ``field`` >= ``of`` × ``ratio`` (when ``when`` matches);
-- ``max_span``: the action's ``end`` - ``start`` is positive and at most ``max``.
+- ``max_span``: the action's ``end`` - ``start`` is positive and at most ``max``;
+- ``data_required``: the action's ``field`` is given when its data matches ``when``
+  (a neutral return visit needs an ``improvement`` note): 422 invalid fields.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Mapping
 from domain.approvals import ApprovalState
 from domain.conditions import lookup, matches
 from domain.durations import parse_duration
-from domain.errors import ApprovalsMissing, GuardFailed
+from domain.errors import ApprovalsMissing, GuardFailed, InvalidFields
 from domain.fields import parse_time
 
 
@@ -58,6 +60,10 @@ def check_guards(
                 need = (base * Decimal(str(guard["ratio"]))).quantize(Decimal("0.01"))
                 if have < need:
                     raise GuardFailed(message or f"{action} needs {guard['field']} >= {need}, it is {have}")
+        elif kind == "data_required":
+            if matches(guard.get("when"), data) and data.get(guard["field"]) in (None, ""):
+                text = message or f"{action} needs {guard['field']} here"
+                raise InvalidFields(text, errors=[{"field": guard["field"], "problem": text}])
         elif kind == "max_span":
             start, end = parse_time(data[guard["start"]]), parse_time(data[guard["end"]])
             limit = parse_duration(guard["max"]).to_timedelta()

@@ -14,11 +14,13 @@ Words used below
   assignee have nobody responsible (their figures reach no staff member but
   still count in department reports).
   *mirror case*: a ``return_visit`` case opened by the policy for an origin
-  case (a complaint's reply, a repair order's completion). Its clock mirrors
-  the origin's ``return_visit`` clock and its outcome is recorded on the
-  origin (``LinkedOutcomeRecorded``), so mirror cases are not counted
-  themselves: the return visit is counted once, on the origin. Return visits
-  opened by hand (campaigns) are ordinary cases.
+  case (a complaint's reply, a repair order's completion). The origin's
+  ``return_visit`` clock mirrors its clock (``follows``) and its outcome is
+  recorded on the origin (``LinkedOutcomeRecorded``), so mirror cases are not
+  counted themselves: the return visit is counted once, on the origin. The
+  SLA monitor records a missed visit's breach on the mirror case only (one
+  breach, not two); it counts as the breach of the origin's clock. Return
+  visits opened by hand (campaigns) are ordinary cases.
   *outcome event*: a ``LinkedOutcomeRecorded`` with outcome ``satisfied``,
   ``neutral`` or ``unsatisfied``, or an action that sets ``fields.result`` /
   ``fields.return_visit_outcome`` to one of those (a campaign visit's
@@ -139,8 +141,8 @@ class KpiTracker:
         """The case's state after ``e`` (None: a mirror case or one never seen opened)."""
         if e.type == "Case.Opened":
             return self._opened(e, out)
-        if state is None:
-            return None
+        if state is None or "mirror_of" in state:
+            return state
         if e.type == "Case.ActionTaken":
             self._action(state, e, out)
         elif e.type == "Case.DeadlineBreached":
@@ -157,9 +159,9 @@ class KpiTracker:
 
     def _opened(self, e: Event, out: Deltas) -> State | None:
         d = e.data
-        if d["case_type"] == RETURN_VISIT_TYPE and any(
-                link.get("rel") == "origin" for link in d.get("links") or ()):
-            return None
+        origin = next((link.get("case_id") for link in d.get("links") or () if link.get("rel") == "origin"), None)
+        if d["case_type"] == RETURN_VISIT_TYPE and origin:
+            return {"mirror_of": origin}
         state: State = {
             "type": d["case_type"], "owner": e.staff_actor, "assignee": None, "status": d["status"],
             "since": e.at, "grant": None, "opened": e.at, "tier": (d.get("customer") or {}).get("tier"),
@@ -252,6 +254,14 @@ class KpiTracker:
                 sat = int(outcome == "satisfied")
                 self._dept(out, cx, visited=1 - cx["visited"], satisfied=sat - cx["sat"])
                 cx["visited"], cx["sat"] = 1, sat
+
+    def mirror_breach(self, origin: State, e: Event, out: Deltas) -> None:
+        """A mirror case's ``DeadlineBreached`` (its return visit missed) is the breach
+        of the origin's ``return_visit`` clock."""
+        clock = origin["clocks"].get(e.data.get("clock"))
+        if clock and clock["on"] and not clock["br"]:
+            clock["br"] = 1
+            out.count(responsible(origin), self.day(e.at), "clocks_breached")
 
     @staticmethod
     def _dept(out: Deltas, cx: State, **counts: int) -> None:

@@ -64,10 +64,25 @@ class PerformanceBatch(Batch):
             self.apply(e)
 
     def apply(self, e: Event) -> None:
-        state = self.model.tracker.apply(self.states.get(e.aggregate_id), e, self.deltas)
+        before = self.states.get(e.aggregate_id)
+        if before is not None and "mirror_of" in before:
+            if e.type == "Case.DeadlineBreached":
+                origin = self._state(before["mirror_of"])
+                if origin is not None and "mirror_of" not in origin:
+                    self.model.tracker.mirror_breach(origin, e, self.deltas)
+                    self.dirty.add(before["mirror_of"])
+            return
+        state = self.model.tracker.apply(before, e, self.deltas)
         if state is not None:
             self.states[e.aggregate_id] = state
             self.dirty.add(e.aggregate_id)
+
+    def _state(self, case_id: str) -> State | None:
+        if case_id not in self.states:
+            table = self.model.view.tables["perf_cases"]
+            rows = self.model.view.read(f"SELECT state FROM {table} WHERE case_id = ?", [case_id])
+            self.states[case_id] = json.loads(rows[0]["state"]) if rows else None
+        return self.states[case_id]
 
     def write(self, cursor: Any) -> None:
         view, t = self.model.view, self.model.view.tables

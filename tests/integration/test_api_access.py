@@ -90,7 +90,8 @@ PATHS: dict[str, list[list[Step]]] = {
     ],
     "return_visit": [
         [S("reschedule", "agent", {"at": "2026-12-01T10:00:00+08:00"}),
-         S("attempt_failed", "agent", {"reason": "no answer"}), S("record_outcome", "agent", {"result": "neutral"})],
+         S("attempt_failed", "agent", {"reason": "no answer"}), S("assign", "supervisor", {"assignee": "agent"}),
+         S("record_outcome", "agent", {"result": "neutral", "improvement": "call earlier"})],
         [S("correct_field", "supervisor", {"field": "title", "value": "corrected", "reason": "typo"})],
     ],
 }

@@ -30,8 +30,6 @@ def order(world: World, amount: str, terms: str = "credit", is_new: bool = False
     ("20000.01", "credit", False, ["sales_manager"]),
     ("50000.00", "credit", False, ["sales_manager"]),
     ("50000.01", "credit", False, ["sales_manager", "general_manager"]),
-    ("19999.99", "credit", True, ["sales_manager"]),
-    ("20000.00", "credit", True, ["sales_manager", "general_manager"]),
     ("900000.00", "cash", True, []),
     ("900000.00", "cod", False, []),
     ("900000.00", "prepay", True, []),
@@ -42,6 +40,13 @@ def test_approval_boundaries(world: World, amount: str, terms: str, is_new: bool
     assert case.status == ("approved" if not chain else "submitted")
     submit = world.app.case_history(case.id)[-1]
     assert submit["data"]["approvals"]["required"] == chain
+
+
+@pytest.mark.parametrize("amount", ["19999.99", "20000.00"])
+def test_new_customers_do_not_get_credit(world: World, amount: str) -> None:
+    # second edition (004 B1): a new customer's order is cash or prepay (cod in 广州 from 1,500.00)
+    with pytest.raises(InvalidFields, match="new customer"):
+        order(world, amount, "credit", True)
 
 
 def test_sequential_chain_and_ship(world: World) -> None:
@@ -66,7 +71,7 @@ def test_sequential_chain_and_ship(world: World) -> None:
 
 
 def test_one_person_may_not_approve_twice(world: World) -> None:
-    case = order(world, "20000.00", is_new=True)
+    case = order(world, "50000.01")
     case = world.act(case, "approve", "boss")  # holds both roles; approves as sales_manager
     with pytest.raises(DuplicateApproval):
         world.act(case, "approve", "boss")
@@ -173,7 +178,7 @@ def test_return_visit_by_hand_and_reschedule(world: World) -> None:
     assert datetime.fromisoformat(due) == world.now + timedelta(days=3)
     v = world.act(v, "reschedule", "agent", {"at": (world.now + timedelta(days=1)).isoformat()})
     assert v.clocks["return_visit"]["due_at"] == due
-    v = world.act(v, "record_outcome", "supervisor", {"result": "neutral", "score": 3})
+    v = world.act(v, "record_outcome", "supervisor", {"result": "neutral", "score": 3, "improvement": "call at noon"})
     assert v.status == "done" and v.fields["score"] == 3
     with pytest.raises(InvalidFields):
         world.act(world.open("return_visit"), "record_outcome", "agent", {"result": "happy", "score": 9})

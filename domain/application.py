@@ -412,6 +412,13 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         self._follow(case, ct, follow, f"return visit: customer {outcome}", at, event_meta(POLICY, at, cause))
         return []
 
+    def import_case(self, actor: Actor, body: Any, ctx: CommandContext = CommandContext(),
+                    idempotency: tuple[str, str] | None = None) -> Case:
+        """A legacy case with its whole history, in one transaction (``domain.importing``)."""
+        from domain.importing import import_case
+
+        return import_case(self, actor, body, ctx, idempotency)
+
     # --------------------------------------------------------- idempotency
     def _idempotent(self, actor: Actor, idempotency: tuple[str, str] | None) -> Case | None:
         if idempotency is None:

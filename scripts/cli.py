@@ -2,7 +2,7 @@
 
 Each family lives in its own module (``serve_cmd``, ``staff_cmd``,
 ``projections_cmd``, ``sla_cmd``, ``audit_cmd``, ``demo_cmd``,
-``bench_cmd``, ``soak_cmd``) exposing ``commands``: a list of click
+``bench_cmd``, ``soak_cmd``, ``import_cmd``) exposing ``commands``: a list of click
 commands/groups. They are plain imports: every one of them must import on
 the base install (optional extras are loaded inside the command that needs
 them, ``scripts.extras``).
@@ -25,8 +25,8 @@ from eventsourcing.persistence import PersistenceError
 from domain.calendar import CalendarError
 from domain.errors import CaseTypeError, DomainError
 from domain.storage import StorageConfigError
-from scripts import (audit_cmd, bench_cmd, demo_cmd, projections_cmd, serve_cmd, sla_cmd, soak_cmd,
-                     staff_cmd)
+from scripts import (audit_cmd, bench_cmd, demo_cmd, import_cmd, projections_cmd, serve_cmd, sla_cmd,
+                     soak_cmd, staff_cmd)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +34,8 @@ def cli() -> None:
     """casetrail: event-sourced case tracking with a provable audit trail."""
 
 
-for _module in (serve_cmd, staff_cmd, projections_cmd, sla_cmd, audit_cmd, demo_cmd, bench_cmd, soak_cmd):
+for _module in (serve_cmd, staff_cmd, projections_cmd, sla_cmd, audit_cmd, demo_cmd, bench_cmd, soak_cmd,
+                import_cmd):
     for _command in _module.commands:
         cli.add_command(_command)
 

@@ -26,12 +26,12 @@ from domain.clocks import (
 )
 from domain.conditions import lookup, matches
 from domain.copying import PlainCopy
-from domain.durations import Duration
+from domain.durations import Duration, parse_duration
 from domain.errors import (
     ActionNotAllowed, AlreadyTaken, ApprovalNotAllowed, DomainError, DuplicateApproval, GuardFailed,
     InvalidFields, RoleNotAllowed, UnknownAction,
 )
-from domain.fields import validate_fields
+from domain.fields import parse_time, validate_fields
 from domain.guards import check_guards, guards_hold
 from domain.rederive import check_constraints, check_downgrades, check_locked, gating_paths, rederive_approvals
 
@@ -40,6 +40,18 @@ Meta = dict[str, Any]
 
 def _enter(state: str) -> str:
     return f"@enter:{state}"
+
+
+def arrival(context: Mapping[str, Any], stamp: Mapping[str, Any], at: datetime) -> str | None:
+    """``on_time`` (at least ``early`` before the window starts), ``late`` (after it
+    ends) or ``in_window``; None without a window."""
+    start, end = lookup(context, stamp["start"]), lookup(context, stamp["end"])
+    if not start or not end:
+        return None
+    early = parse_duration(str(stamp.get("early", "0m"))).to_timedelta()
+    if at <= parse_time(start) - early:
+        return "on_time"
+    return "late" if at > parse_time(end) else "in_window"
 
 
 class Case(PlainCopy, Aggregate):
@@ -185,10 +197,21 @@ class Case(PlainCopy, Aggregate):
             roles |= set(self.approvals.get("required", []))
         return roles
 
+    def requesters(self) -> set[str]:
+        """Who opened or submitted the case: they never approve it."""
+        return {getattr(self, "opened_by", None), self.approvals.get("requested_by")} - {None}
+
+    def offered_to(self) -> list[str]:
+        return [s for s in str(self.fields.get("offered_to") or "").split(",") if s]
+
     def permits(self, spec: ActionSpec, actor: Actor) -> bool:
         if actor.is_system or actor.is_importer:
             return True
         if not actor.may_act:
+            return False
+        if spec.restricted_to_offer and self.offered_to() and actor.id not in self.offered_to():
+            return False
+        if spec.approval == "grant" and actor.id in self.requesters():
             return False
         if actor.has_any(self.roles_for(spec)):
             return True
@@ -222,6 +245,8 @@ class Case(PlainCopy, Aggregate):
             raise RoleNotAllowed(f"{action}: roles {list(actor.roles)} may not act on cases",
                                  allowed_roles=sorted(self.roles_for(spec)))
         if not self.state_allows(spec, case_type):
+            if spec.idempotent_for_assignee and self.assignee == actor.id and not actor.is_system:
+                return  # the holder taking it again: nothing new to record
             if spec.conflict_when_taken and self.assignee and self.permits(spec, actor):
                 raise AlreadyTaken(f"{self.number} was already taken ({action}) by {self.assignee}",
                                    current_version=self.version)
@@ -253,7 +278,7 @@ class Case(PlainCopy, Aggregate):
                                 errors=[{"field": "occurred_at", "problem": "is before the case's last event"}])
         values = validate_fields(spec.fields, data, what=f"{action} fields")
         context = self.context()
-        check_guards(spec.guards, context, values, action)
+        check_guards(spec.guards, context, values, action, at)
         self._do(case_type, spec, values, actor, at, calendar, meta, known_staff)
 
     def _check_approver(self, spec: ActionSpec, actor: Actor) -> None:
@@ -261,8 +286,7 @@ class Case(PlainCopy, Aggregate):
         if actor.is_system or actor.is_importer:
             return
         if spec.approval == "grant":
-            requesters = {getattr(self, "opened_by", None), self.approvals.get("requested_by")} - {None}
-            if actor.id in requesters:
+            if actor.id in self.requesters():
                 raise ApprovalNotAllowed(
                     f"{actor.id} opened or submitted this {self.case_type} and may not approve it",
                     required=list(state.required), missing=state.missing)
@@ -304,6 +328,11 @@ class Case(PlainCopy, Aggregate):
                 change("department", values["department"])
         if spec.assign_actor:
             change("assignee", actor.id)
+        if spec.offers:
+            chosen = list(dict.fromkeys(values[f] for f in spec.offers["fields"] if values.get(f)))
+            change(f"fields.{spec.offers['to']}", ",".join(chosen))
+        if spec.stamps:
+            change(f"fields.{spec.stamps['field']}", arrival(self.context(), spec.stamps, at))
         if spec.increments:
             current = self.counters.get(spec.increments, 0)
             if spec.increment_by:

@@ -151,8 +151,10 @@ def test_appointment_contact_breach(world: World) -> None:
     case = world.open("repair_order")
     case = world.act(case, "accept", "technician")
     world.advance(hours=3)
-    assert world.app.record_breaches(case.id, world.now) == ["appointment_contact"]
-    assert world.case(case.id).escalations[-1]["to_role"] == "supervisor"
+    # first_call (5 min after the grab) falls due before appointment_contact (2 h)
+    assert world.app.record_breaches(case.id, world.now) == ["first_call", "appointment_contact"]
+    # each breach goes one step further up the ladder
+    assert [e["to_role"] for e in world.case(case.id).escalations] == ["supervisor", "dept_head"]
 
 
 def test_inquiry_answer_close_and_convert(world: World) -> None:

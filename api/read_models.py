@@ -121,7 +121,8 @@ FILTERS = ("type", "status", "assignee", "department", "customer_id")
 
 async def list_cases(request: Request) -> Response:
     await authenticate(request)
-    params.only(request, *FILTERS, "overdue", "opened_from", "opened_to", "limit", "cursor", "min_position")
+    params.only(request, *FILTERS, "overdue", "opened_from", "opened_to", "limit", "cursor", "min_position",
+                "escalated_to")
     models = read_models(request)
     overdue_text = request.query_params.get("overdue")
     if overdue_text not in (None, "true", "false"):
@@ -131,10 +132,16 @@ async def list_cases(request: Request) -> Response:
     cursor = _param(request, "cursor", 1000)
     opened_from, opened_to = _time(request, "opened_from"), _time(request, "opened_to")
     overdue = None if overdue_text is None else overdue_text == "true"
+    escalated_to = _param(request, "escalated_to", 64)
+    if escalated_to is not None:
+        app = request.app.state.casetrail
+        if not await run_in_threadpool(app.staff_exists, escalated_to):
+            raise Problem(422, f"escalated_to: unknown staff member {escalated_to!r}", kind="invalid-query",
+                          title="Invalid query parameter")
     now = datetime.now(timezone.utc)
     return await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
         **kwargs, overdue=overdue, opened_from=opened_from, opened_to=opened_to, now=now, limit=limit,
-        cursor=cursor)))
+        cursor=cursor, escalated_to=escalated_to)))
 
 
 async def staff_performance(request: Request) -> Response:
@@ -270,6 +277,8 @@ paths = {
         parameters=[*(oa.query(n, {"type": "string", "maxLength": 200}, f"only cases with this {n}")
                       for n in ("type", "status", "assignee", "department", "customer_id")),
                     oa.query("overdue", {"enum": ["true", "false"]}, "only (not) overdue cases"),
+                    oa.query("escalated_to", {"type": "string", "maxLength": 64},
+                             "only open cases escalated to this staff member (422 if unknown)"),
                     oa.query("opened_from", TIME_OR_DATE, "opened at or after"),
                     oa.query("opened_to", TIME_OR_DATE, "opened before"), LIMIT, CURSOR, MIN_POSITION],
         responses=_ok("A page of cases", _page_schema(CASE_ITEM)), problems=[400, 422])},

@@ -30,6 +30,7 @@ from domain.case import Case
 from domain.registry import CaseTypeRegistry
 from domain.chain import ChainedMapper, project_with_head
 from domain.committed import CommittedCases
+from domain.directory import StaffDirectory
 from domain.errors import (
     AuthenticationFailed, CaseNotFound, DomainError, IdempotencyMismatch, InvalidFields, RoleNotAllowed,
     StaffExists, StaffNotFound, VersionConflict,
@@ -93,6 +94,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
         self._committed = CommittedCases(size) if size > 0 else None
         self._writers = KeyedLocks()  # domain/locks.py
+        self.directory = StaffDirectory(self)  # who an escalation reaches (domain/directory.py)
 
     @classmethod
     def from_url(cls, url: str | None = None, **kwargs: Any) -> "CaseTrail":
@@ -273,7 +275,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                 series = self._series(ct.number_prefix, at, meta)
                 case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=title,
                                  customer=customer, fields=fields, channel=channel, links=[], at=at,
-                                 calendar=self.calendar, meta=meta)
+                                 calendar=self.calendar, meta=meta, holder=self.directory.holder)
                 records = self._idem_record(actor, idempotency, case, 201, meta)
                 try:
                     self.save(case, series, *records)
@@ -314,7 +316,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                 meta = event_meta(actor, at, ctx, imported=imported)
                 try:
                     case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
-                              meta=meta, known_staff=self.staff_exists)
+                              meta=meta, known_staff=self.staff_exists, holder=self.directory.holder)
                     cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
                     others = self._policies(case, ct, action, previous, at, cause, actor=actor)
                 except DomainError:
@@ -351,7 +353,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
             number = series.allocate(meta)
             linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
                                fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=meta,
-                               links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
+                               holder=self.directory.holder, links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
             case.add_link(f.link, linked.id, number, meta)
             out += [linked, series]
         spec = ct.action(action)
@@ -383,7 +385,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
         spec = ct.action(follow) if follow else None
         if spec and case.state_allows(spec, ct):
             case.take(case_type=ct, action=follow, data=follow_action_data(ct, follow, reason), actor=POLICY,
-                      at=at, calendar=self.calendar, meta=meta, known_staff=self.staff_exists)
+                      at=at, calendar=self.calendar, meta=meta, known_staff=self.staff_exists, holder=self.directory.holder)
 
     def _record_on_link(self, case: Case, ct: Any, spec: Any, at: datetime, cause: CommandContext,
                         actor: Actor) -> list[Any]:
@@ -404,7 +406,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
             previous = linked.status
             data = {k: v for k, v in values.items() if k in lspec.fields}
             linked.take(case_type=lct, action=rule["action"], data=data, actor=POLICY, at=at,
-                        calendar=self.calendar, meta=event_meta(actor, at, cause), known_staff=self.staff_exists)
+                        calendar=self.calendar, meta=event_meta(actor, at, cause), known_staff=self.staff_exists, holder=self.directory.holder)
             self._report_outcome(linked, lct, previous, at, event_meta(POLICY, at, cause), origin=case)
             return [linked]
         outcome = values.get("result")
@@ -457,7 +459,7 @@ class CaseTrail(SchemaLocked, Application[UUID]):
                 case = self.get_case(case_id)
                 at = self.clock()  # every event is dated by the server clock; `now` only selects
                 breached = case.record_breaches(self.registry.get(case.case_type), now or at,
-                                                event_meta(actor, at, CommandContext()))
+                                                event_meta(actor, at, CommandContext()), holder=self.directory.holder)
                 if not breached:
                     return []
                 try:

@@ -36,6 +36,7 @@ from domain.guards import check_guards, guards_hold
 from domain.rederive import check_constraints, check_downgrades, check_locked, gating_paths, rederive_approvals
 
 Meta = dict[str, Any]
+Holder = Callable[[str, str], "str | None"]  # (role, department) -> staff id (domain.directory)
 
 
 def _enter(state: str) -> str:
@@ -110,8 +111,10 @@ class Case(PlainCopy, Aggregate):
         self.updated_at = meta["occurred_at"]
 
     @event("Escalated")
-    def _escalated(self, to_role: str, reason: str, clock: str | None, meta: Meta) -> None:
-        self.escalations.append({"to_role": to_role, "reason": reason, "clock": clock, "at": meta["occurred_at"]})
+    def _escalated(self, to_role: str, reason: str, clock: str | None, meta: Meta,
+                   to_staff: str | None = None) -> None:
+        self.escalations.append({"to_role": to_role, "reason": reason, "clock": clock, "at": meta["occurred_at"],
+                                 "to_staff": to_staff})
         self.updated_at = meta["occurred_at"]
 
     @event("LinkAdded")
@@ -146,7 +149,7 @@ class Case(PlainCopy, Aggregate):
     def open(
         cls, *, case_type: CaseType, actor: Actor, number: str, title: Any, customer: Any,
         fields: Any, channel: Any, links: list[dict[str, Any]], at: datetime,
-        calendar: BusinessCalendar, meta: Meta,
+        calendar: BusinessCalendar, meta: Meta, holder: Holder | None = None,
     ) -> "Case":
         if not (actor.is_system or actor.is_importer or actor.has_any(case_type.open_roles)):
             raise RoleNotAllowed(
@@ -176,7 +179,7 @@ class Case(PlainCopy, Aggregate):
             customer=customer_v, fields=fields_v, department=case_type.department, links=links,
             clock_changes=clock_changes, meta=meta,
         )
-        case._escalate_for(case_type, OPEN, meta)
+        case._escalate_for(case_type, OPEN, meta, holder)
         return case
 
     def context(self) -> dict[str, Any]:
@@ -233,7 +236,7 @@ class Case(PlainCopy, Aggregate):
 
     def take(
         self, *, case_type: CaseType, action: str, data: Any, actor: Actor, at: datetime,
-        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool], holder: Holder | None = None,
     ) -> None:
         spec = case_type.action(action)
         if spec is None:
@@ -262,7 +265,7 @@ class Case(PlainCopy, Aggregate):
             raise RoleNotAllowed(f"{action} needs one of {needs}; you have {list(actor.roles)}",
                                  allowed_roles=needs)
         try:
-            self._decide(case_type, spec, data, actor, at, calendar, meta, known_staff)
+            self._decide(case_type, spec, data, actor, at, calendar, meta, known_staff, holder)
         except DomainError as e:  # every 422 about an action says what may be done instead
             if e.status == 422 and "allowed_actions" not in e.extra:
                 e.extra["allowed_actions"] = self.allowed_actions(case_type, actor)
@@ -270,7 +273,7 @@ class Case(PlainCopy, Aggregate):
 
     def _decide(
         self, case_type: CaseType, spec: ActionSpec, data: Any, actor: Actor, at: datetime,
-        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool], holder: Holder | None,
     ) -> None:
         action = spec.name
         if meta.get("imported") and at < datetime.fromisoformat(self.updated_at):
@@ -279,7 +282,7 @@ class Case(PlainCopy, Aggregate):
         values = validate_fields(spec.fields, data, what=f"{action} fields")
         context = self.context()
         check_guards(spec.guards, context, values, action, at)
-        self._do(case_type, spec, values, actor, at, calendar, meta, known_staff)
+        self._do(case_type, spec, values, actor, at, calendar, meta, known_staff, holder)
 
     def _check_approver(self, spec: ActionSpec, actor: Actor) -> None:
         state = ApprovalState.of(self.approvals)
@@ -305,7 +308,7 @@ class Case(PlainCopy, Aggregate):
 
     def _do(
         self, ct: CaseType, spec: ActionSpec, values: dict[str, Any], actor: Actor, at: datetime,
-        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool], holder: Holder | None = None,
     ) -> None:
         changes: dict[str, list[Any]] = {}
         to_state = spec.to or self.status
@@ -371,7 +374,7 @@ class Case(PlainCopy, Aggregate):
             action=spec.name, from_state=self.status, to_state=to_state, data=values, changes=changes,
             clock_changes=clock_changes, approvals=approvals, meta=meta,
         )
-        self._escalate_for(ct, spec.name, meta)
+        self._escalate_for(ct, spec.name, meta, holder)
 
     def _after(self, changes: Mapping[str, list[Any]]) -> dict[str, Any]:
         """The case's context as ``changes`` would leave it."""
@@ -435,13 +438,15 @@ class Case(PlainCopy, Aggregate):
         except ValueError as e:
             raise GuardFailed(f"{spec.name}: {e}") from None
 
-    def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta) -> None:
+    def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta, holder: Holder | None = None) -> None:
         done = {e["to_role"] for e in self.escalations if e["clock"] is None}
         for rule in ct.escalations:
             if trigger in rule.get("on", []) and rule["to"] not in done and matches(rule.get("when"), self.context()):
-                self._escalated(to_role=rule["to"], reason=rule.get("reason", ""), clock=None, meta=meta)
+                self._escalated(to_role=rule["to"], reason=rule.get("reason", ""), clock=None, meta=meta,
+                                to_staff=holder(rule["to"], self.department) if holder else None)
 
-    def record_breaches(self, ct: CaseType, now: datetime, meta: Meta, *, at_due: bool = False) -> list[str]:
+    def record_breaches(self, ct: CaseType, now: datetime, meta: Meta, *, at_due: bool = False,
+                        holder: Holder | None = None) -> list[str]:
         """Record DeadlineBreached + Escalated for each running clock past due (once per clock),
         dated by ``meta`` (or, ``at_due``, for an import: at the due time each clock missed)."""
         breached = []
@@ -451,9 +456,9 @@ class Case(PlainCopy, Aggregate):
                 due = max(datetime.fromisoformat(clock["due_at"]), datetime.fromisoformat(self.updated_at))
                 meta = {**meta, "occurred_at": due.isoformat()}
             self._deadline_breached(clock=clock["name"], due_at=clock["due_at"], meta=meta)
-            self._escalated(to_role=self._next_role_up(ct, clock.get("escalate_to")),
-                            reason=f"{clock['name']} deadline {clock['due_at']} breached",
-                            clock=clock["name"], meta=meta)
+            role = self._next_role_up(ct, clock.get("escalate_to"))
+            self._escalated(to_role=role, reason=f"{clock['name']} deadline {clock['due_at']} breached",
+                            clock=clock["name"], meta=meta, to_staff=holder(role, self.department) if holder else None)
             breached.append(clock["name"])
         return breached
 

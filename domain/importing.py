@@ -139,15 +139,16 @@ def _replay(app: "CaseTrail", ct: Any, actor: Actor, request: ImportRequest, ctx
     series = app._series(ct.number_prefix, request.at, meta)
     case = Case.open(case_type=ct, actor=actor, number=series.allocate(meta), title=c.get("title"),
                      customer=c.get("customer"), fields=c.get("fields"), channel=c.get("channel"), links=[],
-                     at=request.at, calendar=app.calendar, meta=meta)
+                     at=request.at, calendar=app.calendar, meta=meta, holder=app.directory.holder)
     for i, item in enumerate(request.actions):
-        case.record_breaches(ct, item.at, event_meta(actor, item.at, ctx, imported=True), at_due=True)
+        case.record_breaches(ct, item.at, event_meta(actor, item.at, ctx, imported=True), at_due=True,
+                             holder=app.directory.holder)
         meta = event_meta(actor, item.at, ctx, imported=True)
         if item.actor:
             meta["original_actor"] = item.actor
         try:
             case.take(case_type=ct, action=item.action, data=item.data, actor=actor, at=item.at,
-                      calendar=app.calendar, meta=meta, known_staff=app.staff_exists)
+                      calendar=app.calendar, meta=meta, known_staff=app.staff_exists, holder=app.directory.holder)
         except DomainError as e:
             raise ImportRefused(f"actions[{i}] ({item.action} at {item.at.isoformat()}) refused: {e.message}; "
                                 "nothing was recorded", action_index=i, action=item.action,

@@ -180,3 +180,29 @@ def test_the_loader_refuses_a_state_with_no_way_out() -> None:
         build_case_type(data, {}, "t.toml")
     data["actions"]["end"] = {"from": ["b"], "to": "c"}
     assert build_case_type(data, {}, "t.toml").name == "t"
+
+
+# ------------------------------------------------------------ escalations
+def test_escalations_reach_a_person_and_list_by_escalated_to(w: ApiWorld) -> None:
+    from tests.integration.test_projections import catch_up
+
+    major = w.open_view("complaint", fields={"severity": "major"})
+    assert [(e["to_role"], e["to_staff"]) for e in major["escalations"]] == [("dept_head", "dept_head")]
+    crisis = w.open_view("complaint", fields={"severity": "crisis"})
+    # nobody in cs is a general manager: the first active one anywhere, by staff id
+    # ("boss" holds general_manager besides sales_manager)
+    assert [(e["to_role"], e["to_staff"]) for e in crisis["escalations"]] == [
+        ("dept_head", "dept_head"), ("general_manager", "boss")]
+    late = w.open_view("complaint")
+    w.advance(days=3)
+    w.app.record_breaches(late["id"])
+    assert {e["to_staff"] for e in w.show(late)["escalations"]} == {"supervisor", "dept_head"}
+    history = [e for e in w.history(late) if e["type"] == "Escalated"]
+    assert {e["data"]["to_staff"] for e in history} == {"supervisor", "dept_head"}
+    w.do(crisis, "reject", "supervisor", reason="客诉不成立")  # closed: no longer listed
+    catch_up(w.app)
+    listed = w.call("GET", "/v1/cases?escalated_to=dept_head", "dept_head", status=200)["items"]
+    assert {c["number"] for c in listed} == {major["number"], late["number"]}
+    assert w.call("GET", "/v1/cases?escalated_to=boss", "dept_head", status=200)["items"] == []
+    problem = w.call("GET", "/v1/cases?escalated_to=ghost", "dept_head", status=422)
+    assert "ghost" in problem["detail"]

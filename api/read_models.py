@@ -245,6 +245,9 @@ KPIS = {
     "satisfaction": {"type": "object", "properties": {"satisfied": INT, "neutral": INT, "unsatisfied": INT,
                                                       "satisfaction_pct": PCT}},
     "approvals": {"type": "object", "properties": {"given": INT, "turnaround": STATS}},
+    "technician": {"type": "object", "properties": {
+        "arrivals": INT, "on_time": INT, "on_time_pct": PCT, "return_visit_scores": INT,
+        "average_return_visit_score": PCT}},
 }
 PERFORMANCE = {"type": "object", "properties": {
     "staff_id": STR, "from": DAY, "to": DAY, "by": STR, **KPIS,

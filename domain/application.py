@@ -376,7 +376,12 @@ class CaseTrail(SchemaLocked, Application[UUID]):
             origin = self.get_case(link["case_id"])
         oct_ = self.registry.get(origin.case_type)
         rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
-        follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta)
+        # who recorded the outcome on the linked case (KPIs credit them), and the customer's score
+        recorder = next((e.meta.get("actor") for e in reversed(case.pending_events)
+                         if getattr(e, "action", None)), None)
+        score = case.fields.get("score")
+        follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta,
+                                              recorded_by=recorder, score=score if isinstance(score, int) else None)
         self._follow(origin, oct_, follow, f"{case.number}: customer {outcome}", at, meta)
         return origin
 

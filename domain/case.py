@@ -125,7 +125,8 @@ class Case(PlainCopy, Aggregate):
     @event("LinkedOutcomeRecorded")
     def _linked_outcome(
         self, rel: str, case_id: str, outcome: str, changes: dict[str, list[Any]],
-        clock_changes: list[dict[str, Any]], meta: Meta,
+        clock_changes: list[dict[str, Any]], meta: Meta, recorded_by: str | None = None,
+        score: int | None = None,
     ) -> None:
         for path, (_old, new) in changes.items():
             self._set(path, new)
@@ -475,7 +476,7 @@ class Case(PlainCopy, Aggregate):
 
     def record_linked_outcome(
         self, ct: CaseType, rel: str, case_id: UUID, outcome: str, at: datetime,
-        calendar: BusinessCalendar, meta: Meta,
+        calendar: BusinessCalendar, meta: Meta, recorded_by: str | None = None, score: int | None = None,
     ) -> str | None:
         """Record a linked case's outcome; return the follow-up action to take, if any."""
         spec = ct.on_linked_outcome or {}
@@ -487,7 +488,7 @@ class Case(PlainCopy, Aggregate):
         ctx = self.context()
         clock_changes = plan_clock_changes(ct, self.clocks, [LINKED_OUTCOME], ctx, at, calendar)
         self._linked_outcome(rel=rel, case_id=str(case_id), outcome=outcome, changes=changes,
-                             clock_changes=clock_changes, meta=meta)
+                             clock_changes=clock_changes, meta=meta, recorded_by=recorded_by, score=score)
         return (spec.get("actions") or {}).get(outcome)
 
     # ------------------------------------------------------------------ view

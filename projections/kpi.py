@@ -53,14 +53,25 @@ Per staff per day (``staff_daily``)
                   start of the clock); coverage % = rv_vip_done / rv_vip_due
                   (unreachable customers and visits never made are not covered).
   satisfied / neutral / unsatisfied
-                  the outcome of each done return visit, for the staff the visit
-                  was due for, on the day of the outcome.
+                  the outcome of each done return visit, for the staff member who
+                  recorded it (``recorded_by`` of ``LinkedOutcomeRecorded``, or the
+                  actor of the outcome action; else the staff the visit was due
+                  for), on the day of the outcome.
                   satisfaction % = satisfied / (satisfied + neutral + unsatisfied).
   approvals       +1 for the acting staff on each ``approve_resolution``
                   (complaint) or ``approve`` (order approval chain); its
                   turnaround (from the case entering the state it was approved
                   in, or from the previous approval on the case if later) is
                   stored as a duration of kind ``approval``.
+Per technician per day (``staff_service_daily``)
+  arrivals / arrivals_on_time
+                  +1 for the actor of each repair order ``arrive`` (the action that
+                  records ``fields.arrival``); on time when it is ``on_time`` (at
+                  least 10 minutes before the window). on-time % = on_time / arrivals.
+  rv_scored / rv_score_sum
+                  each return-visit score (1-5) reported to a repair order, for the
+                  technician holding the order (its assignee), on the day of the
+                  outcome; average = rv_score_sum / rv_scored.
 Durations (``staff_durations``, one row per event and kind, kept raw so
 medians and p90 are computed at query time over any range)
   first_response  when a ``first_response`` clock stops: seconds from its start,
@@ -102,6 +113,7 @@ APPROVAL_ACTIONS = ("approve_resolution", "approve")
 MEMBER_TIERS = ("member", "vip")
 OUTCOME_FIELDS = ("fields.result", "fields.return_visit_outcome")
 
+SERVICE_COUNTERS = ("arrivals", "arrivals_on_time", "rv_scored", "rv_score_sum")
 STAFF_COUNTERS = ("assigned", "resolved", "reopened", "clocks_met", "clocks_breached", "rv_due", "rv_done",
                   "rv_on_time", "rv_vip_due", "rv_vip_done", "satisfied", "neutral", "unsatisfied", "approvals")
 DEPT_COUNTERS = ("received", "handled", "visited", "satisfied", "valid")
@@ -153,8 +165,14 @@ class KpiTracker:
         elif e.type == "Case.LinkedOutcomeRecorded":
             outcome = e.data.get("outcome")
             credit = responsible(state)
+            recorder = e.data.get("recorded_by")
+            recorder = recorder if recorder and not recorder.startswith("system:") else None
             for change in e.data.get("clock_changes") or ():
-                self._clock(state, change, e, out, credit, None, outcome)
+                self._clock(state, change, e, out, credit, recorder, outcome)
+            score = e.data.get("score")
+            if state["type"] == "repair_order" and isinstance(score, int) and state["assignee"]:
+                out.count(state["assignee"], self.day(e.at), "rv_scored")
+                out.count(state["assignee"], self.day(e.at), "rv_score_sum", score)
         return state
 
     def _opened(self, e: Event, out: Deltas) -> State | None:
@@ -210,6 +228,9 @@ class KpiTracker:
                 if valid != cx["valid"]:
                     self._dept(out, cx, valid=valid - cx["valid"])
                     cx["valid"] = valid
+        if "fields.arrival" in changes and e.staff_actor:
+            out.count(e.staff_actor, day, "arrivals")
+            out.count(e.staff_actor, day, "arrivals_on_time", int(changes["fields.arrival"][1] == "on_time"))
         outcome = next((changes[f][1] for f in OUTCOME_FIELDS if f in changes), None)
         for change in d.get("clock_changes") or ():
             self._clock(state, change, e, out, before, e.staff_actor, outcome)
@@ -248,7 +269,7 @@ class KpiTracker:
             out.count(staff, due_day, "rv_done")
             out.count(staff, due_day, "rv_on_time", int(not late and not clock["br"]))
             out.count(staff, due_day, "rv_vip_done", vip)
-            out.count(staff, day, outcome)  # type: ignore[arg-type]
+            out.count(actor or staff, day, outcome)  # type: ignore[arg-type]
             cx = state["cx"]
             if cx is not None:
                 sat = int(outcome == "satisfied")
@@ -312,6 +333,11 @@ def figures(counts: Counter[str], durations: dict[str, list[float]]) -> dict[str
         "satisfaction": {"satisfied": c["satisfied"], "neutral": c["neutral"], "unsatisfied": c["unsatisfied"],
                          "satisfaction_pct": pct(c["satisfied"], rated)},
         "approvals": {"given": c["approvals"], "turnaround": _stats(durations.get("approval", []))},
+        "technician": {"arrivals": c["arrivals"], "on_time": c["arrivals_on_time"],
+                       "on_time_pct": pct(c["arrivals_on_time"], c["arrivals"]),
+                       "return_visit_scores": c["rv_scored"],
+                       "average_return_visit_score": round(c["rv_score_sum"] / c["rv_scored"], 2)
+                       if c["rv_scored"] else None},
     }
 
 

@@ -206,3 +206,33 @@ def test_escalations_reach_a_person_and_list_by_escalated_to(w: ApiWorld) -> Non
     assert w.call("GET", "/v1/cases?escalated_to=boss", "dept_head", status=200)["items"] == []
     problem = w.call("GET", "/v1/cases?escalated_to=ghost", "dept_head", status=422)
     assert "ghost" in problem["detail"]
+
+
+# ------------------------------------------------------------ KPIs
+def test_kpis_credit_contact_recorder_and_technician(w: ApiWorld) -> None:
+    from tests.integration.test_projections import catch_up
+
+    complaint = w.open_view("complaint")
+    complaint = w.do(complaint, "assign", "supervisor", assignee="agent")
+    w.advance(minutes=15)
+    w.do(complaint, "log_contact", "agent2", channel="phone", summary="called back")  # agent2 made the contact
+    for arrive_before, score in ((timedelta(minutes=15), 5), (timedelta(minutes=-150), 2)):
+        case = w.open_view("repair_order")
+        case = w.do(case, "accept", "technician")
+        case = w.do(case, "schedule", "technician", **window(w))
+        w.now = datetime.fromisoformat(case["fields"]["window_start"]) - arrive_before
+        case = w.do(case, "arrive", "technician")
+        case = w.do(case, "complete", "technician")
+        visit = w.linked_view(case, "return_visit")
+        w.do(visit, "assign", "supervisor", assignee="agent2")
+        w.do(visit, "record_outcome", "agent2", result="satisfied", score=score)
+    catch_up(w.app)
+    days = "from=2026-11-01&to=2026-11-30"
+    agent2 = w.call("GET", f"/v1/staff/agent2/performance?{days}", "supervisor", status=200)
+    assert agent2["first_response"]["count"] == 1 and agent2["first_response"]["median_seconds"] == 900.0
+    assert agent2["satisfaction"]["satisfied"] == 2  # the results count for the agent who recorded them
+    tech = w.call("GET", f"/v1/staff/technician/performance?{days}", "supervisor", status=200)
+    assert tech["technician"] == {"arrivals": 2, "on_time": 1, "on_time_pct": 50.0, "return_visit_scores": 2,
+                                  "average_return_visit_score": 3.5}
+    assert w.call("GET", f"/v1/staff/agent/performance?{days}", "supervisor", status=200)[
+        "first_response"]["count"] == 0

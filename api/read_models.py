@@ -123,7 +123,8 @@ FILTERS = ("type", "status", "assignee", "department", "customer_id")
 
 async def list_cases(request: Request) -> Response:
     actor = await authenticate(request)
-    params.only(request, *FILTERS, "overdue", "opened_from", "opened_to", "limit", "cursor", "min_position")
+    params.only(request, *FILTERS, "overdue", "opened_from", "opened_to", "limit", "cursor", "min_position",
+                "escalated_to")
     models = read_models(request)
     overdue_text = request.query_params.get("overdue")
     if overdue_text not in (None, "true", "false"):
@@ -133,12 +134,19 @@ async def list_cases(request: Request) -> Response:
     cursor = _param(request, "cursor", 1000)
     opened_from, opened_to = _time(request, "opened_from"), _time(request, "opened_to")
     overdue = None if overdue_text is None else overdue_text == "true"
+    escalated_to = _param(request, "escalated_to", 64)
+    if escalated_to is not None:
+        app = request.app.state.casetrail
+        if not await run_in_threadpool(app.staff_exists, escalated_to):
+            raise Problem(422, f"escalated_to: unknown staff member {escalated_to!r}", kind="invalid-query",
+                          title="Invalid query parameter")
     now = datetime.now(UTC)
     response = await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
         **kwargs, overdue=overdue, opened_from=opened_from, opened_to=opened_to, now=now, limit=limit,
-        cursor=cursor)))
+        cursor=cursor, escalated_to=escalated_to)))
     listed = {k: str(v) for k, v in {**kwargs, "overdue": overdue_text, "opened_from": opened_from,
-                                     "opened_to": opened_to, "cursor": cursor}.items() if v is not None}
+                                     "opened_to": opened_to, "cursor": cursor,
+                                     "escalated_to": escalated_to}.items() if v is not None}
     await run_in_threadpool(_record_read, request, actor, listed, "cases", f"case-list:{actor.id}")
     return response
 
@@ -247,6 +255,9 @@ KPIS = {
     "satisfaction": {"type": "object", "properties": {"satisfied": INT, "neutral": INT, "unsatisfied": INT,
                                                       "satisfaction_pct": PCT}},
     "approvals": {"type": "object", "properties": {"given": INT, "turnaround": STATS}},
+    "technician": {"type": "object", "properties": {
+        "arrivals": INT, "on_time": INT, "on_time_pct": PCT, "return_visit_scores": INT,
+        "average_return_visit_score": PCT}},
 }
 PERFORMANCE = {"type": "object", "properties": {
     "staff_id": STR, "from": DAY, "to": DAY, "by": STR, **KPIS,
@@ -280,6 +291,8 @@ paths = {
         parameters=[*(oa.query(n, {"type": "string", "maxLength": 200}, f"only cases with this {n}")
                       for n in ("type", "status", "assignee", "department", "customer_id")),
                     oa.query("overdue", {"enum": ["true", "false"]}, "only (not) overdue cases"),
+                    oa.query("escalated_to", {"type": "string", "maxLength": 64},
+                             "only open cases escalated to this staff member (422 if unknown)"),
                     oa.query("opened_from", TIME_OR_DATE, "opened at or after"),
                     oa.query("opened_to", TIME_OR_DATE, "opened before"), LIMIT, CURSOR, MIN_POSITION],
         responses=_ok("A page of cases", _page_schema(CASE_ITEM)), problems=[400, 422])},

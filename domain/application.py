@@ -31,6 +31,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from domain.audit import ledger as _ledger  # noqa: F401  (its stored events must decode in every process)
 from domain.audit.access import AccessLedger
+from domain.directory import StaffDirectory
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.calendar import BusinessCalendar, load_calendar
 from domain.model.case import Case
@@ -115,6 +116,7 @@ class CaseTrail(ChainedApplication):
         size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
         self._committed = CommittedCases(size) if size > 0 else None
         self._writers = KeyedLocks()  # domain/storage/locks.py
+        self.directory = StaffDirectory(self)  # who an escalation reaches (domain/directory.py)
         self._access: AccessLedger | None = None
         self._access_lock = threading.Lock()
 
@@ -295,7 +297,7 @@ class CaseTrail(ChainedApplication):
             series = self._series(ct, at, meta)
             case = Case.open(case_type=ct, actor=actor, number=self._allocate(series, ct, at, meta), title=title,
                              customer=customer, fields=fields, channel=channel, links=[], at=at,
-                             calendar=self.calendar, meta=meta)
+                             calendar=self.calendar, meta=meta, holder=self.directory.holder)
             check_requirements(ct, case.context(), self._unique_key)  # cross-case rules (domain.model.uniqueness)
             keys = plan_keys(ct, case, None, self._unique_key, meta)
             extra = attach(case, meta) if attach is not None else []
@@ -379,10 +381,10 @@ class CaseTrail(ChainedApplication):
         previous = case.status
         before = (previous, copy.deepcopy(case.context())) if ct.unique else None
         case.take(case_type=ct, action=action, data=data, actor=actor, at=at, calendar=self.calendar,
-                  meta=meta, known_staff=self.staff_exists)
+                  meta=meta, known_staff=self.staff_exists, holder=self.directory.holder)
         keys = plan_keys(ct, case, before, self._unique_key, meta) if ct.unique else []
         cause = CommandContext(ctx.correlation_id, f"{case.id}:{case.version}")
-        return [*keys, *self._policies(case, ct, action, previous, at, cause)]
+        return [*keys, *self._policies(case, ct, action, previous, at, cause, actor=actor)]
 
     # ----------------------------------------------------------- schedules
     def run_schedules(self, now: datetime | None = None) -> list[str]:
@@ -446,7 +448,7 @@ class CaseTrail(ChainedApplication):
         return CommandResult(case=case, position=position_of(recordings))
 
     def _policies(self, case: Case, ct: Any, action: str, previous: str, at: datetime,
-                  cause: CommandContext) -> list[Any]:
+                  cause: CommandContext, actor: Actor = POLICY) -> list[Any]:
         """Aggregates changed by cross-case policies (saved with the case)."""
         out: list[Any] = []
         meta = event_meta(POLICY, at, cause)
@@ -457,24 +459,81 @@ class CaseTrail(ChainedApplication):
             number = self._allocate(series, target, at, meta)
             linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
                                fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=typed(meta, target),
+                               holder=self.directory.holder,
                                links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
             case.add_link(f.link, linked.id, number, typed(meta, ct))
             out += [linked, series]
-        outcome = outcome_to_report(case, ct, previous)
-        link = origin_link(case) if outcome else None
-        if outcome and link:
-            origin = self.get_case(link["case_id"])
-            oct_ = self.registry.get(origin.case_type)
-            rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
-            meta = typed(meta, oct_)
-            follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta)
-            spec = oct_.action(follow) if follow else None
-            if spec and origin.state_allows(spec, oct_):
-                data = follow_action_data(oct_, follow, f"{case.number}: customer {outcome}")
-                origin.take(case_type=oct_, action=follow, data=data, actor=POLICY, at=at,
-                            calendar=self.calendar, meta=meta, known_staff=self.staff_exists)
+        spec = ct.action(action)
+        if spec is not None and spec.records_on_link:
+            out += self._record_on_link(case, ct, spec, at, cause, actor)
+        origin = self._report_outcome(case, ct, previous, at, meta)
+        if origin is not None:
             out.append(origin)
         return out
+
+    def _report_outcome(self, case: Case, ct: Any, previous: str, at: datetime, meta: dict[str, Any],
+                        origin: Case | None = None) -> Case | None:
+        """A just-ended linked case (a return visit) tells its origin the outcome; the origin
+        may act on it (reopen, rework). Returns the origin changed, if any."""
+        outcome = outcome_to_report(case, ct, previous)
+        link = origin_link(case) if outcome else None
+        if not outcome or not link:
+            return None
+        if origin is None:
+            origin = self.get_case(link["case_id"])
+        oct_ = self.registry.get(origin.case_type)
+        rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
+        # who recorded the outcome on the linked case (KPIs credit them), and the customer's score
+        recorder = next((e.meta.get("actor") for e in reversed(case.pending_events)
+                         if getattr(e, "action", None)), None)
+        score = case.fields.get("score")
+        follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta,
+                                              recorded_by=recorder, score=score if isinstance(score, int) else None)
+        self._follow(origin, oct_, follow, f"{case.number}: customer {outcome}", at, meta)
+        return origin
+
+    def _follow(self, case: Case, ct: Any, follow: str | None, reason: str, at: datetime,
+                meta: dict[str, Any]) -> None:
+        spec = ct.action(follow) if follow else None
+        if spec and case.state_allows(spec, ct):
+            case.take(case_type=ct, action=follow, data=follow_action_data(ct, follow, reason), actor=POLICY,
+                      at=at, calendar=self.calendar, meta=meta, known_staff=self.staff_exists,
+                      holder=self.directory.holder)
+
+    def _record_on_link(self, case: Case, ct: Any, spec: Any, at: datetime, cause: CommandContext,
+                        actor: Actor) -> list[Any]:
+        """An outcome recorded on the origin (a repair order's ``record_return_visit``) is
+        recorded on its open linked case (the return visit), by the same person; without
+        one, the origin follows up on the outcome itself (unsatisfied: rework)."""
+        rule = spec.records_on_link
+        values = next((dict(e.data) for e in reversed(case.pending_events)
+                       if getattr(e, "action", None) == spec.name), {})
+        for link in reversed(case.links):
+            if link["rel"] != rule["link"]:
+                continue
+            linked = self.get_case(link["case_id"])
+            lct = self.registry.get(linked.case_type)
+            lspec = lct.action(rule["action"])
+            if lspec is None or not linked.state_allows(lspec, lct):
+                continue
+            previous = linked.status
+            data = {k: v for k, v in values.items() if k in lspec.fields}
+            linked.take(case_type=lct, action=rule["action"], data=data, actor=POLICY, at=at,
+                        calendar=self.calendar, meta=event_meta(actor, at, cause), known_staff=self.staff_exists,
+                        holder=self.directory.holder)
+            self._report_outcome(linked, lct, previous, at, event_meta(POLICY, at, cause), origin=case)
+            return [linked]
+        outcome = values.get("result")
+        follow = (ct.on_linked_outcome or {}).get("actions", {}).get(outcome) if outcome else None
+        self._follow(case, ct, follow, f"return visit: customer {outcome}", at, event_meta(POLICY, at, cause))
+        return []
+
+    def import_case(self, actor: Actor, body: Any, ctx: CommandContext = CommandContext(),
+                    idempotency: tuple[str, str] | None = None) -> CommandResult:
+        """A legacy case with its whole history, in one transaction (``domain.importing``)."""
+        from domain.importing import import_case
+
+        return import_case(self, actor, body, ctx, idempotency)
 
     # --------------------------------------------------------- idempotency
     def _replay(self, actor: Actor, idempotency: tuple[str, str] | None) -> CommandResult | None:
@@ -501,14 +560,21 @@ class CaseTrail(ChainedApplication):
 
     # ----------------------------------------------------------------- SLA
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:
-        """One SLA pass over one case: record each newly breached clock once."""
+        """One SLA pass over one case: record each clock due before ``now`` (default:
+        the server clock; never later) as breached, once, dated by the server clock."""
         actor = Actor.system("sla-monitor")
+        clock = self.clock()
+        if now is not None and now > clock:
+            raise InvalidFields(f"now ({now.isoformat()}) is later than the server clock ({clock.isoformat()}): "
+                                "breaches are recorded as they happen, never ahead of time",
+                                errors=[{"field": "now", "problem": "is later than the server clock"}])
 
         def once(_fresh: bool) -> list[str]:
             case = self.get_case(case_id)
-            at = now or self.clock()
+            at = self.clock()  # every event is dated by the server clock; `now` only selects
             ct = self.registry.get(case.case_type)
-            breached = case.record_breaches(ct, at, typed(event_meta(actor, at, CommandContext()), ct))
+            breached = case.record_breaches(ct, now or at, typed(event_meta(actor, at, CommandContext()), ct),
+                                            holder=self.directory.holder)
             if breached:
                 self.save(case)
             return list(breached)

@@ -7,7 +7,10 @@ name -> [state, due_at, breached]), ``next_due_at`` (earliest due time of a
 running clock; NULL for closed cases) and ``sla_due_at`` (earliest due
 time of a running clock whose breach is not recorded yet: what the SLA
 monitor looks for, exactly the domain's ``overdue_clocks`` rule). A case is
-*overdue* at query time when ``next_due_at < now``.
+*overdue* at query time when ``next_due_at < now``. ``case_escalated``
+holds (case id, staff id) for every escalation that reached a person
+(``?escalated_to=`` lists the open ones; cases escalated before that table
+existed appear after ``projections rebuild case_state``).
 
 Lists are keyset-paginated: newest first ``(opened_at DESC, id DESC)``, or,
 for ``overdue=true``, most overdue first ``(next_due_at, id)``; the cursor
@@ -53,6 +56,10 @@ CASES = Table(
 )
 
 
+ESCALATED = Table("case_escalated", "case_id {KEY} NOT NULL, staff_id {KEY} NOT NULL, "
+                                    "PRIMARY KEY (case_id, staff_id)", indexes=(("staff", "staff_id, case_id"),))
+
+
 def apply_clock(clocks: dict[str, list[Any]], change: dict[str, Any]) -> None:
     """Apply one recorded clock change by the domain's own rule (``apply_clock_change``);
     the row keeps ``[state, due_at, breached]`` of each clock."""
@@ -76,6 +83,7 @@ class CaseStateBatch(Batch):
         self.model = model
         self.rows: dict[str, dict[str, Any]] = {}
         self.dirty: set[str] = set()
+        self.escalated: set[tuple[str, str]] = set()
         opened = {e.aggregate_id for e in events if e.type == "Case.Opened"}
         missing = sorted({e.aggregate_id for e in events} - opened)
         table = model.view.tables["case_state"]
@@ -115,6 +123,8 @@ class CaseStateBatch(Batch):
             row["status"] = d["to_state"]
         if e.type == "Case.DeadlineBreached":
             apply_clock(row["clocks"], {"op": "breach", "name": d["clock"]})
+        if e.type == "Case.Escalated" and d.get("to_staff"):
+            self.escalated.add((e.aggregate_id, d["to_staff"]))
         for change in d.get("clock_changes") or ():
             apply_clock(row["clocks"], change)
         row["version"] = e.version
@@ -136,11 +146,13 @@ class CaseStateBatch(Batch):
         sets = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
         self.model.view.upsert_rows(cursor, table, COLUMNS, [self.finish(self.rows[i]) for i in sorted(self.dirty)],
                                     f"ON CONFLICT (id) DO UPDATE SET {sets}")
+        self.model.view.upsert_rows(cursor, self.model.view.tables["case_escalated"], ("case_id", "staff_id"),
+                                    sorted(self.escalated), "ON CONFLICT (case_id, staff_id) DO NOTHING")
 
 
 class CaseState(ReadModel):
     name = "case_state"
-    tables = (CASES,)
+    tables = (CASES, ESCALATED)
 
     def batch(self, events: Sequence[Event]) -> Batch:
         return CaseStateBatch(self, events)
@@ -198,13 +210,17 @@ ORDERS = {
 def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = None,
                status: str | None = None, assignee: str | None = None, department: str | None = None,
                customer_id: str | None = None, overdue: bool | None = None, opened_from: str | None = None,
-               opened_to: str | None = None, limit: int = 50,
-               cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+               opened_to: str | None = None, limit: int = 50, cursor: str | None = None,
+               escalated_to: str | None = None,
+               escalations_table: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of cases matching the filters (times already canonical)."""
     now_c = canon(now)
     where, params = filter_clauses(
         (("type", type), ("status", status), ("assignee", assignee), ("department", department),
          ("customer_id", customer_id)), "opened_at", opened_from, opened_to)
+    if escalated_to is not None:  # open cases escalated to that person
+        where.append(f"closed = 0 AND id IN (SELECT case_id FROM {escalations_table} WHERE staff_id = ?)")
+        params.append(escalated_to)
     if overdue:
         where.append("next_due_at < ?")
         params.append(now_c)

@@ -97,7 +97,8 @@ class Generator:
             return  # never visited
         else:
             result = self.rnd.choice(["satisfied"] * 14 + ["neutral"] * 3 + ["unsatisfied"] * 2)
-            yield "@visit:record_outcome", self.pick("agent", 8), {"result": result, "score": 3}
+            data = {"result": result, "score": 3} | ({"improvement": "call back sooner"} if result == "neutral" else {})
+            yield "@visit:record_outcome", self.pick("agent", 8), data
 
     def inquiry(self) -> Iterator[Step]:
         agent = self.pick("agent", 8)
@@ -132,9 +133,11 @@ class Generator:
     def open(self, case_type: str) -> Any:
         if case_type == "order_approval":
             amount = self.rnd.choice(["8000.00", "30000.00", "80000.00"])
-            fields = {"amount": amount, "payment_terms": self.rnd.choice(["cash", "credit", "credit"])}
-            return self.app.open_case(self.actor(self.pick("sales", 2)), case_type, "订单", self.customer(True),
-                                      fields)
+            customer = self.customer(True)
+            # 004 B1: a new customer pays cash or in advance
+            terms = ["cash", "prepay"] if customer["is_new"] else ["cash", "credit", "credit"]
+            fields = {"amount": amount, "payment_terms": self.rnd.choice(terms)}
+            return self.app.open_case(self.actor(self.pick("sales", 2)), case_type, "订单", customer, fields)
         fields = {"severity": "general"} if case_type == "complaint" else {}
         return self.app.open_case(self.actor(self.pick("agent", 8)), case_type, f"{case_type} case",
                                   self.customer(), fields)

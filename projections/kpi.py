@@ -14,11 +14,13 @@ Words used below
   assignee have nobody responsible (their figures reach no staff member but
   still count in department reports).
   *mirror case*: a ``return_visit`` case opened by the policy for an origin
-  case (a complaint's reply, a repair order's completion). Its clock mirrors
-  the origin's ``return_visit`` clock and its outcome is recorded on the
-  origin (``LinkedOutcomeRecorded``), so mirror cases are not counted
-  themselves: the return visit is counted once, on the origin. Return visits
-  opened by hand (campaigns) are ordinary cases.
+  case (a complaint's reply, a repair order's completion). The origin's
+  ``return_visit`` clock mirrors its clock (``follows``) and its outcome is
+  recorded on the origin (``LinkedOutcomeRecorded``), so mirror cases are not
+  counted themselves: the return visit is counted once, on the origin. The
+  SLA monitor records a missed visit's breach on the mirror case only (one
+  breach, not two); it counts as the breach of the origin's clock. Return
+  visits opened by hand (campaigns) are ordinary cases.
   *outcome event*: a ``LinkedOutcomeRecorded`` with outcome ``satisfied``,
   ``neutral`` or ``unsatisfied``, or an action that sets ``fields.result`` /
   ``fields.return_visit_outcome`` to one of those (a campaign visit's
@@ -51,14 +53,25 @@ Per staff per day (``staff_daily``)
                   start of the clock); coverage % = rv_vip_done / rv_vip_due
                   (unreachable customers and visits never made are not covered).
   satisfied / neutral / unsatisfied
-                  the outcome of each done return visit, for the staff the visit
-                  was due for, on the day of the outcome.
+                  the outcome of each done return visit, for the staff member who
+                  recorded it (``recorded_by`` of ``LinkedOutcomeRecorded``, or the
+                  actor of the outcome action; else the staff the visit was due
+                  for), on the day of the outcome.
                   satisfaction % = satisfied / (satisfied + neutral + unsatisfied).
   approvals       +1 for the acting staff on each ``approve_resolution``
                   (complaint) or ``approve`` (order approval chain); its
                   turnaround (from the case entering the state it was approved
                   in, or from the previous approval on the case if later) is
                   stored as a duration of kind ``approval``.
+Per technician per day (``staff_service_daily``)
+  arrivals / arrivals_on_time
+                  +1 for the actor of each repair order ``arrive`` (the action that
+                  records ``fields.arrival``); on time when it is ``on_time`` (at
+                  least 10 minutes before the window). on-time % = on_time / arrivals.
+  rv_scored / rv_score_sum
+                  each return-visit score (1-5) reported to a repair order, for the
+                  technician holding the order (its assignee), on the day of the
+                  outcome; average = rv_score_sum / rv_scored.
 Durations (``staff_durations``, one row per event and kind, kept raw so
 medians and p90 are computed at query time over any range)
   first_response  when a ``first_response`` clock stops: seconds from its start,
@@ -101,6 +114,7 @@ APPROVAL_ACTIONS = ("approve_resolution", "approve")
 MEMBER_TIERS = ("member", "vip")
 OUTCOME_FIELDS = ("fields.result", "fields.return_visit_outcome")
 
+SERVICE_COUNTERS = ("arrivals", "arrivals_on_time", "rv_scored", "rv_score_sum")
 STAFF_COUNTERS = ("assigned", "resolved", "reopened", "clocks_met", "clocks_breached", "rv_due", "rv_done",
                   "rv_on_time", "rv_vip_due", "rv_vip_done", "satisfied", "neutral", "unsatisfied", "approvals")
 DEPT_COUNTERS = ("received", "handled", "visited", "satisfied", "valid")
@@ -140,8 +154,8 @@ class KpiTracker:
         """The case's state after ``e`` (None: a mirror case or one never seen opened)."""
         if e.type == "Case.Opened":
             return self._opened(e, out)
-        if state is None:
-            return None
+        if state is None or "mirror_of" in state:
+            return state
         if e.type == "Case.ActionTaken":
             self._action(state, e, out)
         elif e.type == "Case.DeadlineBreached":
@@ -152,15 +166,21 @@ class KpiTracker:
         elif e.type == "Case.LinkedOutcomeRecorded":
             outcome = e.data.get("outcome")
             credit = responsible(state)
+            recorder = e.data.get("recorded_by")
+            recorder = recorder if recorder and not recorder.startswith("system:") else None
             for change in e.data.get("clock_changes") or ():
-                self._clock(state, change, e, out, credit, None, outcome)
+                self._clock(state, change, e, out, credit, recorder, outcome)
+            score = e.data.get("score")
+            if state["type"] == "repair_order" and isinstance(score, int) and state["assignee"]:
+                out.count(state["assignee"], self.day(e.at), "rv_scored")
+                out.count(state["assignee"], self.day(e.at), "rv_score_sum", score)
         return state
 
     def _opened(self, e: Event, out: Deltas) -> State | None:
         d = e.data
-        if d["case_type"] == RETURN_VISIT_TYPE and any(
-                link.get("rel") == "origin" for link in d.get("links") or ()):
-            return None
+        origin = next((link.get("case_id") for link in d.get("links") or () if link.get("rel") == "origin"), None)
+        if d["case_type"] == RETURN_VISIT_TYPE and origin:
+            return {"mirror_of": origin}
         state: State = {
             "type": d["case_type"], "owner": e.staff_actor, "assignee": None, "status": d["status"],
             "since": e.at, "grant": None, "opened": e.at, "tier": (d.get("customer") or {}).get("tier"),
@@ -209,6 +229,9 @@ class KpiTracker:
                 if valid != cx["valid"]:
                     self._dept(out, cx, valid=valid - cx["valid"])
                     cx["valid"] = valid
+        if "fields.arrival" in changes and e.staff_actor:
+            out.count(e.staff_actor, day, "arrivals")
+            out.count(e.staff_actor, day, "arrivals_on_time", int(changes["fields.arrival"][1] == "on_time"))
         outcome = next((changes[f][1] for f in OUTCOME_FIELDS if f in changes), None)
         for change in d.get("clock_changes") or ():
             self._clock(state, change, e, out, before, e.staff_actor, outcome)
@@ -247,12 +270,20 @@ class KpiTracker:
             out.count(staff, due_day, "rv_done")
             out.count(staff, due_day, "rv_on_time", int(not late and not clock["br"]))
             out.count(staff, due_day, "rv_vip_done", vip)
-            out.count(staff, day, outcome)  # type: ignore[arg-type]
+            out.count(actor or staff, day, outcome)  # type: ignore[arg-type]
             cx = state["cx"]
             if cx is not None:
                 sat = int(outcome == "satisfied")
                 self._dept(out, cx, visited=1 - cx["visited"], satisfied=sat - cx["sat"])
                 cx["visited"], cx["sat"] = 1, sat
+
+    def mirror_breach(self, origin: State, e: Event, out: Deltas) -> None:
+        """A mirror case's ``DeadlineBreached`` (its return visit missed) is the breach
+        of the origin's ``return_visit`` clock."""
+        clock = origin["clocks"].get(e.data.get("clock"))
+        if clock and clock["on"] and not clock["br"]:
+            clock["br"] = 1
+            out.count(responsible(origin), self.day(e.at), "clocks_breached")
 
     @staticmethod
     def _dept(out: Deltas, cx: State, **counts: int) -> None:
@@ -303,6 +334,11 @@ def figures(counts: Counter[str], durations: dict[str, list[float]]) -> dict[str
         "satisfaction": {"satisfied": c["satisfied"], "neutral": c["neutral"], "unsatisfied": c["unsatisfied"],
                          "satisfaction_pct": pct(c["satisfied"], rated)},
         "approvals": {"given": c["approvals"], "turnaround": _stats(durations.get("approval", []))},
+        "technician": {"arrivals": c["arrivals"], "on_time": c["arrivals_on_time"],
+                       "on_time_pct": pct(c["arrivals_on_time"], c["arrivals"]),
+                       "return_visit_scores": c["rv_scored"],
+                       "average_return_visit_score": round(c["rv_score_sum"] / c["rv_scored"], 2)
+                       if c["rv_scored"] else None},
     }
 
 

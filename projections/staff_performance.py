@@ -21,6 +21,7 @@ from projections.base import Batch, ReadModel, chunks, placeholders
 from projections.events import Event
 from projections.kpi import (
     DEPT_COUNTERS,
+    SERVICE_COUNTERS,
     STAFF_COUNTERS,
     Deltas,
     KpiTracker,
@@ -34,6 +35,11 @@ from projections.views import Table
 _INTS = ", ".join(f"{c} {{INT}} NOT NULL DEFAULT 0" for c in STAFF_COUNTERS)
 DAILY = Table("staff_daily", f"staff_id {{KEY}} NOT NULL, day {{KEY}} NOT NULL, {_INTS}, "
                              "PRIMARY KEY (staff_id, day)")
+# technicians' arrivals and return-visit scores (a table of its own, so that read models
+# built before it existed keep working; their earlier figures come with a rebuild)
+_SERVICE_INTS = ", ".join(f"{c} {{INT}} NOT NULL DEFAULT 0" for c in SERVICE_COUNTERS)
+SERVICE = Table("staff_service_daily", f"staff_id {{KEY}} NOT NULL, day {{KEY}} NOT NULL, {_SERVICE_INTS}, "
+                                       "PRIMARY KEY (staff_id, day)")
 DURATIONS = Table(
     "staff_durations",
     "position {INT} NOT NULL, kind {KEY} NOT NULL, staff_id {KEY} NOT NULL, day {KEY} NOT NULL, "
@@ -72,10 +78,25 @@ class PerformanceBatch(Batch):
             self.apply(e)
 
     def apply(self, e: Event) -> None:
-        state = self.model.tracker.apply(self.states.get(e.aggregate_id), e, self.deltas)
+        before = self.states.get(e.aggregate_id)
+        if before is not None and "mirror_of" in before:
+            if e.type == "Case.DeadlineBreached":
+                origin = self._state(before["mirror_of"])
+                if origin is not None and "mirror_of" not in origin:
+                    self.model.tracker.mirror_breach(origin, e, self.deltas)
+                    self.dirty.add(before["mirror_of"])
+            return
+        state = self.model.tracker.apply(before, e, self.deltas)
         if state is not None:
             self.states[e.aggregate_id] = state
             self.dirty.add(e.aggregate_id)
+
+    def _state(self, case_id: str) -> State | None:
+        if case_id not in self.states:
+            table = self.model.view.tables["perf_cases"]
+            rows = self.model.view.read(f"SELECT state FROM {table} WHERE case_id = ?", [case_id])
+            self.states[case_id] = json.loads(rows[0]["state"]) if rows else None
+        return self.states[case_id]
 
     def write(self, cursor: Any) -> None:
         view, t = self.model.view, self.model.view.tables
@@ -83,8 +104,13 @@ class PerformanceBatch(Batch):
                          [(i, _dump(self.states[i])) for i in sorted(self.dirty)],  # type: ignore[arg-type]
                          "ON CONFLICT (case_id) DO UPDATE SET state = excluded.state")
         view.upsert_rows(cursor, t["staff_daily"], ("staff_id", "day", *STAFF_COUNTERS),
-                         [(*key, *(c[n] for n in STAFF_COUNTERS)) for key, c in sorted(self.deltas.staff.items())],
+                         [(*key, *(c[n] for n in STAFF_COUNTERS)) for key, c in sorted(self.deltas.staff.items())
+                          if any(c[n] for n in STAFF_COUNTERS)],
                          _increments(t["staff_daily"], ("staff_id", "day"), STAFF_COUNTERS))
+        view.upsert_rows(cursor, t["staff_service_daily"], ("staff_id", "day", *SERVICE_COUNTERS),
+                         [(*key, *(c[n] for n in SERVICE_COUNTERS)) for key, c in sorted(self.deltas.staff.items())
+                          if any(c[n] for n in SERVICE_COUNTERS)],
+                         _increments(t["staff_service_daily"], ("staff_id", "day"), SERVICE_COUNTERS))
         view.upsert_rows(cursor, t["dept_monthly"], ("department", "month", *DEPT_COUNTERS),
                          [(*key, *(c[n] for n in DEPT_COUNTERS)) for key, c in sorted(self.deltas.dept.items())],
                          _increments(t["dept_monthly"], ("department", "month"), DEPT_COUNTERS))
@@ -94,7 +120,7 @@ class PerformanceBatch(Batch):
 
 class StaffPerformance(ReadModel):
     name = "staff_performance"
-    tables = (DAILY, DURATIONS, DEPT, CASES)
+    tables = (DAILY, DURATIONS, DEPT, CASES, SERVICE)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,10 +138,12 @@ def staff_report(view_read: Any, tables: dict[str, str], staff_id: str, date_fro
                      "ORDER BY day", [staff_id, date_from, date_to])
     durations = view_read(f"SELECT kind, day, seconds FROM {tables['staff_durations']} "
                           "WHERE staff_id = ? AND day >= ? AND day <= ?", [staff_id, date_from, date_to])
+    service = view_read(f"SELECT * FROM {tables['staff_service_daily']} WHERE staff_id = ? AND day >= ? "
+                        "AND day <= ? ORDER BY day", [staff_id, date_from, date_to])
     total: Counter[str] = Counter()
     per: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for r in rows:
-        counts = Counter({c: int(r[c]) for c in STAFF_COUNTERS})
+    for r in [*rows, *service]:
+        counts = Counter({c: int(r[c]) for c in (*STAFF_COUNTERS, *SERVICE_COUNTERS) if c in r})
         total.update(counts)
         if by:
             per[period_of(r["day"], by)].update(counts)

@@ -2,7 +2,7 @@
 
 Each family lives in its own module (``serve_cmd``, ``staff_cmd``,
 ``projections_cmd``, ``sla_cmd``, ``audit_cmd``, ``demo_cmd``,
-``bench_cmd``, ``soak_cmd``) exposing ``commands``: a list of click
+``bench_cmd``, ``soak_cmd``, ``import_cmd``) exposing ``commands``: a list of click
 commands/groups. They are plain imports: every one of them must import on
 the base install (optional extras are loaded inside the command that needs
 them, ``scripts.extras``).
@@ -32,6 +32,7 @@ from scripts import (
     bench_cmd,
     case_types_cmd,
     demo_cmd,
+    import_cmd,
     projections_cmd,
     serve_cmd,
     sla_cmd,
@@ -46,7 +47,7 @@ def cli() -> None:
 
 
 for _module in (serve_cmd, staff_cmd, projections_cmd, sla_cmd, audit_cmd, case_types_cmd, demo_cmd, bench_cmd,
-                soak_cmd):
+                soak_cmd, import_cmd):
     for _command in _module.commands:
         cli.add_command(_command)
 

@@ -150,11 +150,14 @@ def plans(rng: random.Random, now: datetime) -> list[Plan]:
         out.append(Plan("order_approval", f"订单 {amount} 元", {"amount": amount, "payment_terms": terms,
                                                                "product_kind": product},
                         order(amount, terms, upto, product), by="sales1"))
-    out.append(Plan("order_approval", "新客户赊账订单", {"amount": "26000.00", "payment_terms": "credit"},
-                    order("26000.00", "credit", 2, reject=True), by="sales1", customer={"is_new": True}))
+    out.append(Plan("order_approval", "超额赊账订单", {"amount": "26000.00", "payment_terms": "credit"},
+                    order("26000.00", "credit", 2, reject=True), by="sales1"))
+    out.append(Plan("order_approval", "新客户款到发货订单", {"amount": "6000.00", "payment_terms": "prepay"},
+                    order("6000.00", "prepay", 2, "standard"), by="sales1", customer={"is_new": True}))
     for i, steps in enumerate([[], [], [Step("reschedule", "agent2", {"at": (now + timedelta(days=1)).isoformat()})],
                                [Step("attempt_failed", "agent2", {"reason": "无人接听"})] * 3,
-                               [Step("record_outcome", "sup1", {"result": "neutral", "score": 3})]]):
+                               [Step("record_outcome", "sup1", {"result": "neutral", "score": 3,
+                                                                "improvement": "提前预约回访时间"})]]):
         out.append(Plan("return_visit", f"双十一回访活动 #{i + 1}", {"campaign": "双11"}, steps, by="sup1"))
     rng.shuffle(out)
     return out

@@ -22,14 +22,22 @@ from domain.model.actor import Actor, stable_id
 from domain.model.approvals import ApprovalState, compute_chain
 from domain.model.calendar import BusinessCalendar
 from domain.model.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
-from domain.model.clocks import apply_clock_change, clock_view, overdue_clocks, plan_clock_changes, plan_extension
+from domain.model.clocks import (
+    apply_clock_change,
+    clock_view,
+    overdue_clocks,
+    plan_clock_changes,
+    plan_extension,
+    plan_retiming,
+)
 from domain.model.conditions import lookup, matches
 from domain.model.copying import PlainCopy
-from domain.model.durations import Duration
+from domain.model.durations import Duration, parse_duration
 from domain.model.errors import (
     ActionNotAllowed,
     AlreadyTaken,
     ApprovalNotAllowed,
+    DomainError,
     DuplicateApproval,
     GuardFailed,
     InvalidFields,
@@ -38,13 +46,28 @@ from domain.model.errors import (
 )
 from domain.model.fields import validate_fields
 from domain.model.guards import check_guards, guards_hold
+from domain.model.moments import parse_time
+from domain.model.rederive import check_constraints, check_downgrades, check_locked, gating_paths, rederive_approvals
 from domain.model.topics import register_moved
 
 Meta = dict[str, Any]
+Holder = Callable[[str, str], "str | None"]  # (role, department) -> staff id (domain.directory)
 
 
 def _enter(state: str) -> str:
     return f"@enter:{state}"
+
+
+def arrival(context: Mapping[str, Any], stamp: Mapping[str, Any], at: datetime) -> str | None:
+    """``on_time`` (at least ``early`` before the window starts), ``late`` (after it
+    ends) or ``in_window``; None without a window."""
+    start, end = lookup(context, stamp["start"]), lookup(context, stamp["end"])
+    if not start or not end:
+        return None
+    early = parse_duration(str(stamp.get("early", "0m"))).to_timedelta()
+    if at <= parse_time(start) - early:
+        return "on_time"
+    return "late" if at > parse_time(end) else "in_window"
 
 
 class Case(PlainCopy, Aggregate):
@@ -75,6 +98,7 @@ class Case(PlainCopy, Aggregate):
         self.counters: dict[str, Any] = {}
         self.escalations: list[dict[str, Any]] = []
         self.opened_at = meta["occurred_at"]
+        self.opened_by = meta.get("actor")
         self.updated_at = meta["occurred_at"]
         self.head_hash: str | None = None
         for change in clock_changes:
@@ -102,8 +126,10 @@ class Case(PlainCopy, Aggregate):
         self.updated_at = meta["occurred_at"]
 
     @event("Escalated")
-    def _escalated(self, to_role: str, reason: str, clock: str | None, meta: Meta) -> None:
-        self.escalations.append({"to_role": to_role, "reason": reason, "clock": clock, "at": meta["occurred_at"]})
+    def _escalated(self, to_role: str, reason: str, clock: str | None, meta: Meta,
+                   to_staff: str | None = None) -> None:
+        self.escalations.append({"to_role": to_role, "reason": reason, "clock": clock, "at": meta["occurred_at"],
+                                 "to_staff": to_staff})
         self.updated_at = meta["occurred_at"]
 
     @event("LinkAdded")
@@ -114,7 +140,8 @@ class Case(PlainCopy, Aggregate):
     @event("LinkedOutcomeRecorded")
     def _linked_outcome(
         self, rel: str, case_id: str, outcome: str, changes: dict[str, list[Any]],
-        clock_changes: list[dict[str, Any]], meta: Meta,
+        clock_changes: list[dict[str, Any]], meta: Meta, recorded_by: str | None = None,
+        score: int | None = None,
     ) -> None:
         for path, (_old, new) in changes.items():
             self._set(path, new)
@@ -138,7 +165,7 @@ class Case(PlainCopy, Aggregate):
     def open(
         cls, *, case_type: CaseType, actor: Actor, number: str, title: Any, customer: Any,
         fields: Any, channel: Any, links: list[dict[str, Any]], at: datetime,
-        calendar: BusinessCalendar, meta: Meta,
+        calendar: BusinessCalendar, meta: Meta, holder: Holder | None = None,
     ) -> Case:
         if not (actor.is_system or actor.is_importer or actor.has_any(case_type.open_roles)):
             raise RoleNotAllowed(
@@ -159,6 +186,8 @@ class Case(PlainCopy, Aggregate):
                                     errors=[{"field": "channel", "problem": "differs from fields.channel"}])
         fields_v = validate_fields(case_type.fields, fields_in, what="fields")
         context = {"fields": fields_v, "customer": customer_v, "type": case_type.name}
+        named = {f"fields.{k}" for k in fields_v} | {f"customer.{k}" for k in customer_v}
+        check_constraints(case_type, context, named, lambda path: None)
         triggers = [OPEN, _enter(case_type.initial_state)]
         clock_changes = plan_clock_changes(case_type, {}, triggers, context, at, calendar)
         case = cls(
@@ -166,7 +195,7 @@ class Case(PlainCopy, Aggregate):
             customer=customer_v, fields=fields_v, department=case_type.department, links=links,
             clock_changes=clock_changes, meta=meta,
         )
-        case._escalate_for(case_type, OPEN, meta)
+        case._escalate_for(case_type, OPEN, meta, holder)
         return case
 
     def context(self) -> dict[str, Any]:
@@ -187,10 +216,21 @@ class Case(PlainCopy, Aggregate):
             roles |= set(self.approvals.get("required", []))
         return roles
 
+    def requesters(self) -> set[str]:
+        """Who opened or submitted the case: they never approve it."""
+        return {str(who) for who in (getattr(self, "opened_by", None), self.approvals.get("requested_by")) if who}
+
+    def offered_to(self) -> list[str]:
+        return [s for s in str(self.fields.get("offered_to") or "").split(",") if s]
+
     def permits(self, spec: ActionSpec, actor: Actor) -> bool:
         if actor.is_system or actor.is_importer:
             return True
         if not actor.may_act:
+            return False
+        if spec.restricted_to_offer and self.offered_to() and actor.id not in self.offered_to():
+            return False
+        if spec.approval == "grant" and actor.id in self.requesters():
             return False
         if actor.has_any(self.roles_for(spec)):
             return True
@@ -212,7 +252,7 @@ class Case(PlainCopy, Aggregate):
 
     def take(
         self, *, case_type: CaseType, action: str, data: Any, actor: Actor, at: datetime,
-        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool], holder: Holder | None = None,
     ) -> None:
         spec = case_type.action(action)
         if spec is None:
@@ -224,6 +264,8 @@ class Case(PlainCopy, Aggregate):
             raise RoleNotAllowed(f"{action}: roles {list(actor.roles)} may not act on cases",
                                  allowed_roles=sorted(self.roles_for(spec)))
         if not self.state_allows(spec, case_type):
+            if spec.idempotent_for_assignee and self.assignee == actor.id and not actor.is_system:
+                return  # the holder taking it again: nothing new to record
             if spec.conflict_when_taken and self.assignee and self.permits(spec, actor):
                 raise AlreadyTaken(f"{self.number} was already taken ({action}) by {self.assignee}",
                                    current_version=self.version)
@@ -238,19 +280,35 @@ class Case(PlainCopy, Aggregate):
             needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else [])
             raise RoleNotAllowed(f"{action} needs one of {needs}; you have {list(actor.roles)}",
                                  allowed_roles=needs)
+        try:
+            self._decide(case_type, spec, data, actor, at, calendar, meta, known_staff, holder)
+        except DomainError as e:  # every 422 about an action says what may be done instead
+            if e.status == 422 and "allowed_actions" not in e.extra:
+                e.extra["allowed_actions"] = self.allowed_actions(case_type, actor)
+            raise
+
+    def _decide(
+        self, case_type: CaseType, spec: ActionSpec, data: Any, actor: Actor, at: datetime,
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool], holder: Holder | None,
+    ) -> None:
+        action = spec.name
         if meta.get("imported") and at < datetime.fromisoformat(self.updated_at):
             raise InvalidFields(f"occurred_at {at.isoformat()} is before the case's last event ({self.updated_at})",
                                 errors=[{"field": "occurred_at", "problem": "is before the case's last event"}])
         values = validate_fields(spec.fields, data, what=f"{action} fields")
         context = self.context()
-        check_guards(spec.guards, context, values, action)
-        self._do(case_type, spec, values, actor, at, calendar, meta, known_staff)
+        check_guards(spec.guards, context, values, action, at)
+        self._do(case_type, spec, values, actor, at, calendar, meta, known_staff, holder)
 
     def _check_approver(self, spec: ActionSpec, actor: Actor) -> None:
         state = ApprovalState.of(self.approvals)
         if actor.is_system or actor.is_importer:
             return
         if spec.approval == "grant":
+            if actor.id in self.requesters():
+                raise ApprovalNotAllowed(
+                    f"{actor.id} opened or submitted this {self.case_type} and may not approve it",
+                    required=list(state.required), missing=state.missing)
             if state.has_approved(actor.id):
                 raise DuplicateApproval(
                     f"{actor.id} already approved this case; one person may not approve twice in one chain",
@@ -266,7 +324,7 @@ class Case(PlainCopy, Aggregate):
 
     def _do(
         self, ct: CaseType, spec: ActionSpec, values: dict[str, Any], actor: Actor, at: datetime,
-        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool],
+        calendar: BusinessCalendar, meta: Meta, known_staff: Callable[[str], bool], holder: Holder | None = None,
     ) -> None:
         changes: dict[str, list[Any]] = {}
         to_state = spec.to or self.status
@@ -289,6 +347,11 @@ class Case(PlainCopy, Aggregate):
                 change("department", values["department"])
         if spec.assign_actor:
             change("assignee", actor.id)
+        if spec.offers:
+            chosen = list(dict.fromkeys(values[f] for f in spec.offers["fields"] if values.get(f)))
+            change(f"fields.{spec.offers['to']}", ",".join(chosen))
+        if spec.stamps:
+            change(f"fields.{spec.stamps['field']}", arrival(self.context(), spec.stamps, at))
         if spec.increments:
             current = self.counters.get(spec.increments, 0)
             new: str | int
@@ -301,16 +364,25 @@ class Case(PlainCopy, Aggregate):
                 to_state = spec.to_at_count["to"]
         if spec.corrects:
             self._plan_correction(ct, values, change)
+            check_locked(ct, self.status, changes, lambda: self.allowed_actions(ct, actor))
+        check_downgrades(ct, changes, actor)
+        named = set(changes) | {f"fields.{t}" for n, t in spec.sets.items() if n in values}
+        check_constraints(ct, self._after(changes), named, lambda path: change(path, None))
+        ctx = self._after(changes)
         approvals = self._plan_approvals(ct, spec, actor, at, values)
         if approvals is not None and spec.to_when_approved and ApprovalState.of(approvals).complete:
             to_state = spec.to_when_approved
+        gating = set(changes) & gating_paths(ct)
+        if gating and approvals is None:
+            approvals, moved = rederive_approvals(ct, ctx, self.approvals, self.status)
+            to_state = moved or to_state
+        ctx["approvals"] = approvals if approvals is not None else self.approvals
         triggers = [spec.name] + ([_enter(to_state)] if to_state != self.status else [])
-        ctx = self.context()
-        for path, (_o, new) in changes.items():
-            head, _, rest = path.partition(".")
-            if rest and isinstance(ctx.get(head), dict):
-                ctx[head] = {**ctx[head], rest: new}
         clock_changes = plan_clock_changes(ct, self.clocks, triggers, ctx, at, calendar)
+        if gating:
+            touched = {c["name"] for c in clock_changes}
+            clock_changes += [c for c in plan_retiming(ct, self.clocks, self.context(), ctx, calendar)
+                              if c["name"] not in touched]
         if spec.extends:
             clock_changes.append(self._plan_extend(ct, spec, values, calendar))
         if to_state != self.status:
@@ -319,7 +391,16 @@ class Case(PlainCopy, Aggregate):
             action=spec.name, from_state=self.status, to_state=to_state, data=values, changes=changes,
             clock_changes=clock_changes, approvals=approvals, meta=meta,
         )
-        self._escalate_for(ct, spec.name, meta)
+        self._escalate_for(ct, spec.name, meta, holder)
+
+    def _after(self, changes: Mapping[str, list[Any]]) -> dict[str, Any]:
+        """The case's context as ``changes`` would leave it."""
+        ctx = self.context()
+        for path, (_o, new) in changes.items():
+            head, _, rest = path.partition(".")
+            if rest and isinstance(ctx.get(head), dict):
+                ctx[head] = {k: v for k, v in {**ctx[head], rest: new}.items() if v is not None}
+        return ctx
 
     def _plan_correction(self, ct: CaseType, values: dict[str, Any], change: Callable[[str, Any], None]) -> None:
         path = values["field"]
@@ -352,7 +433,7 @@ class Case(PlainCopy, Aggregate):
     ) -> dict[str, Any] | None:
         if spec.computes_approvals:
             chain = compute_chain(ct, self.context())
-            return {**chain, "granted": []}
+            return {**chain, "granted": [], "requested_by": actor.id}
         if spec.approval == "grant":
             state = ApprovalState.of(self.approvals)
             grantable = state.grantable_roles()
@@ -374,20 +455,27 @@ class Case(PlainCopy, Aggregate):
         except ValueError as e:
             raise GuardFailed(f"{spec.name}: {e}") from None
 
-    def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta) -> None:
+    def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta, holder: Holder | None = None) -> None:
         done = {e["to_role"] for e in self.escalations if e["clock"] is None}
         for rule in ct.escalations:
             if trigger in rule.get("on", []) and rule["to"] not in done and matches(rule.get("when"), self.context()):
-                self._escalated(to_role=rule["to"], reason=rule.get("reason", ""), clock=None, meta=meta)
+                self._escalated(to_role=rule["to"], reason=rule.get("reason", ""), clock=None, meta=meta,
+                                to_staff=holder(rule["to"], self.department) if holder else None)
 
-    def record_breaches(self, ct: CaseType, now: datetime, meta: Meta) -> list[str]:
-        """Record DeadlineBreached + Escalated for each running clock past due (once per clock)."""
+    def record_breaches(self, ct: CaseType, now: datetime, meta: Meta, *, at_due: bool = False,
+                        holder: Holder | None = None) -> list[str]:
+        """Record DeadlineBreached + Escalated for each running clock past due (once per clock),
+        dated by ``meta`` (or, ``at_due``, for an import: at the due time each clock missed)."""
         breached = []
-        for clock in overdue_clocks(self.clocks, now):
+        for clock in sorted(overdue_clocks(self.clocks, now), key=lambda c: (datetime.fromisoformat(c["due_at"]),
+                                                                             c["name"])):
+            if at_due:
+                due = max(datetime.fromisoformat(clock["due_at"]), datetime.fromisoformat(self.updated_at))
+                meta = {**meta, "occurred_at": due.isoformat()}
             self._deadline_breached(clock=clock["name"], due_at=clock["due_at"], meta=meta)
-            self._escalated(to_role=self._next_role_up(ct, clock.get("escalate_to")),
-                            reason=f"{clock['name']} deadline {clock['due_at']} breached",
-                            clock=clock["name"], meta=meta)
+            role = self._next_role_up(ct, clock.get("escalate_to"))
+            self._escalated(to_role=role, reason=f"{clock['name']} deadline {clock['due_at']} breached",
+                            clock=clock["name"], meta=meta, to_staff=holder(role, self.department) if holder else None)
             breached.append(clock["name"])
         return breached
 
@@ -404,7 +492,7 @@ class Case(PlainCopy, Aggregate):
 
     def record_linked_outcome(
         self, ct: CaseType, rel: str, case_id: UUID, outcome: str, at: datetime,
-        calendar: BusinessCalendar, meta: Meta,
+        calendar: BusinessCalendar, meta: Meta, recorded_by: str | None = None, score: int | None = None,
     ) -> str | None:
         """Record a linked case's outcome; return the follow-up action to take, if any."""
         spec = ct.on_linked_outcome or {}
@@ -416,7 +504,7 @@ class Case(PlainCopy, Aggregate):
         ctx = self.context()
         clock_changes = plan_clock_changes(ct, self.clocks, [LINKED_OUTCOME], ctx, at, calendar)
         self._linked_outcome(rel=rel, case_id=str(case_id), outcome=outcome, changes=changes,
-                             clock_changes=clock_changes, meta=meta)
+                             clock_changes=clock_changes, meta=meta, recorded_by=recorded_by, score=score)
         return (spec.get("actions") or {}).get(outcome)
 
     # ------------------------------------------------------------------ view

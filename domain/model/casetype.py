@@ -38,17 +38,21 @@ ACTION_KEYS = {
     "from", "to", "roles", "assignee", "roles_by", "approval", "computes_approvals",
     "to_when_approved", "fields", "sets", "assigns", "assign_actor", "increments",
     "to_at_count", "increment_by", "guards", "conflict_when_taken", "extends", "corrects", "doc",
+    "records_on_link", "offers", "restricted_to_offer", "idempotent_for_assignee", "stamps",
 }
 TYPE_KEYS = {
     "name", "title", "version", "number_prefix", "number_format", "initial_state", "states", "closed_states",
     "open_roles", "department", "sources", "customer", "fields", "actions", "clocks",
     "approvals", "escalations", "follow_ups", "on_linked_outcome", "report_outcome",
-    "escalation_ladder", "report_targets", "unique", "requires", "schedules",
+    "escalation_ladder", "report_targets", "unique", "requires", "schedules", "corrections", "downgrades",
+    "constraints",
 }
-CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to", "doc"}
+CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to",
+              "doc", "follows"}
 # Targets the monthly department report compares its rates with (percent, 0-100).
 REPORT_TARGETS = {"handling_rate_pct", "return_visit_rate_pct", "satisfaction_rate_pct"}
-GUARD_KINDS = {"field_in", "approvals_complete", "min_ratio", "max_span", "linked_outcome_in"}
+GUARD_KINDS = {"field_in", "approvals_complete", "min_ratio", "max_span", "linked_outcome_in", "data_required",
+               "in_future"}
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,12 @@ class ActionSpec:
     extends: Mapping[str, Any] | None = None
     corrects: bool = False
     doc: str = ""
+    # the outcome is the linked case's: take ``action`` on the open case linked as ``link``
+    records_on_link: Mapping[str, Any] | None = None
+    offers: Mapping[str, Any] | None = None  # {"field", "max"}: offer the case to these staff
+    restricted_to_offer: bool = False  # when offered, only those staff may take it
+    idempotent_for_assignee: bool = False  # the assignee taking it again: 200, nothing recorded
+    stamps: Mapping[str, Any] | None = None  # {"field", ...}: record a computed value (arrive: on_time/late)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class ClockSpec:
     max_total: Duration | None = None
     escalate_to: str | None = None
     when: Mapping[str, Any] | str | None = None
+    follows: str | None = None  # the link whose case holds the real clock (breached there)
 
     def duration_for(self, context: Mapping[str, Any]) -> Duration:
         if self.duration_by:
@@ -127,6 +138,10 @@ class CaseType:
     unique: tuple[UniqueRule, ...] = ()
     requires: tuple[Requirement, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
+    # states after which gating values (see ``domain.model.rederive``) may not be corrected
+    corrections_locked_in: tuple[str, ...] = ()
+    downgrades: tuple[Mapping[str, Any], ...] = ()  # lowering a ranked value needs these roles
+    constraints: tuple[Mapping[str, Any], ...] = ()  # must hold after every change
     digest: str = ""  # the content hash of the definition (file and shared definitions): its version on events
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -271,6 +286,11 @@ def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> Action
         extends=data.get("extends"),
         corrects=bool(data.get("corrects", False)),
         doc=str(data.get("doc", "")),
+        records_on_link=data.get("records_on_link"),
+        offers=data.get("offers"),
+        restricted_to_offer=bool(data.get("restricted_to_offer", False)),
+        idempotent_for_assignee=bool(data.get("idempotent_for_assignee", False)),
+        stamps=data.get("stamps"),
     )
 
 
@@ -304,6 +324,7 @@ def _clock(name: str, data: Any, actions: Mapping[str, Any], where: str) -> Cloc
         max_total=_duration(data["max_total"], f"{w}.max_total") if "max_total" in data else None,
         escalate_to=data.get("escalate_to"),
         when=check_condition(data["when"], w) if "when" in data else None,
+        follows=data.get("follows"),
         **triggers,
     )
 
@@ -379,6 +400,23 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
     for i, r in enumerate(rules):
         if "chain" not in r:
             raise CaseTypeError(f"{source}: key 'approvals.rules[{i}]': 'chain' is required")
+    _check_ways_out(actions, states, closed, source)
+    corrections = data.get("corrections") or {}
+    if not isinstance(corrections, Mapping):
+        raise CaseTypeError(f"{source}: key 'corrections' must be a table")
+    locked = _strs(corrections.get("locked_in", []), f"{source}: key 'corrections.locked_in'")
+    for s in locked:
+        if s not in states:
+            raise CaseTypeError(f"{source}: key 'corrections.locked_in': {s!r} is not in 'states'")
+    downgrades = _table_list(data.get("downgrades"), f"{source}: key 'downgrades'")
+    for i, d in enumerate(downgrades):
+        if not isinstance(d.get("field"), str) or not isinstance(d.get("order"), list) \
+                or not isinstance(d.get("roles"), Mapping):
+            raise CaseTypeError(f"{source}: key 'downgrades[{i}]' needs 'field', an 'order' list and a 'roles' table")
+    constraints = _table_list(data.get("constraints"), f"{source}: key 'constraints'")
+    for i, c in enumerate(constraints):
+        if "unless" in c:
+            check_condition(c["unless"], f"{source}: key 'constraints[{i}].unless'")
     version = data.get("version", 1)
     if not isinstance(version, int) or version < 1:
         raise CaseTypeError(f"{source}: key 'version' must be a positive integer")
@@ -411,6 +449,24 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         unique=unique_rules(data.get("unique"), states, source),
         requires=requirements(data.get("requires"), source),
         schedules=schedules(data.get("schedules"), set(data.get("fields") or {}), source),
+        corrections_locked_in=locked,
+        downgrades=downgrades,
+        constraints=constraints,
         digest=content_digest(data, common),
         raw=data,
     )
+
+
+def _check_ways_out(actions: Mapping[str, ActionSpec], states: tuple[str, ...], closed: tuple[str, ...],
+                    source: str) -> None:
+    """Every non-closed state has an action that leaves it (no dead ends)."""
+    for state in states:
+        if state in closed:
+            continue
+        leaving = [
+            a for a in actions.values()
+            if (state in a.from_states or ANY_STATE in a.from_states or ALL_OPEN_STATES in a.from_states)
+            and any(t not in (None, state) for t in (a.to, a.to_when_approved, (a.to_at_count or {}).get("to")))
+        ]
+        if not leaving:
+            raise CaseTypeError(f"{source}: key 'states': state {state!r} is not closed and no action leaves it")

@@ -8,13 +8,23 @@ needs the calendar or the current case-type files: the due time and the
 policy version in force when a clock started are part of the record.
 
 States: ``running``, ``paused``, ``met``, ``breached``. Pausing stops the
-clock; resuming moves the due time by the paused duration.
+clock; resuming moves the due time by the paused time: the *working* time
+that passed while paused for a working-time clock (``wd``/``wh``, so the
+due time stays inside working hours), the elapsed time for a ``d``/``h``/``m``
+clock. The paused time is kept on the clock (``paused_seconds``) so that a
+re-timed clock (``retime``: its duration changed, e.g. with a complaint's
+severity) is due ``duration`` after its start plus the time it was paused.
+
+A clock started with ``follows`` mirrors the clock of a linked case (a
+complaint's return visit is the ``return_visit`` case's clock): its breach
+is recorded there, once, never on the mirror.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from domain.model.calendar import BusinessCalendar
@@ -54,10 +64,11 @@ def plan_clock_changes(
         if active and current["state"] == PAUSED and fired & set(spec.resume):
             paused_at, due_before = ts(current["paused_at"]), ts(current["due_at"])
             assert paused_at is not None and due_before is not None
-            due = due_before + (at - paused_at)
-            changes.append(
-                {"op": "resume", "name": spec.name, "at": at.isoformat(), "due_at": due.isoformat()}
-            )
+            working = parse_duration(current["duration"]).is_working
+            paused = calendar.working_time_between(paused_at, at) if working else max(at - paused_at, timedelta(0))
+            due = shift(due_before, paused, working, calendar)
+            changes.append({"op": "resume", "name": spec.name, "at": at.isoformat(), "due_at": due.isoformat(),
+                            "paused_seconds": paused.total_seconds()})
             continue
         if not active and fired & set(spec.start):
             if spec.when and not matches(spec.when, context):
@@ -72,8 +83,51 @@ def plan_clock_changes(
                     "duration": str(duration),
                     "policy_version": case_type.version,
                     "escalate_to": spec.escalate_to,
+                    **({"follows": spec.follows} if spec.follows else {}),
                 }
             )
+    return changes
+
+
+def shift(due: datetime, by: timedelta, working: bool, calendar: BusinessCalendar) -> datetime:
+    """``due`` moved later by ``by`` of working time (or of elapsed time)."""
+    if working:
+        return calendar.add_working_time(due, by)
+    return (due + by).astimezone(calendar.zone)
+
+
+def due_from_start(clock: Mapping[str, Any], duration: Duration, calendar: BusinessCalendar) -> datetime:
+    """When a clock of ``duration`` started at its start and paused as long as it was is due."""
+    due = duration.due(ts(clock["started_at"]), calendar)  # type: ignore[arg-type]
+    paused = timedelta(seconds=float(clock.get("paused_seconds") or 0))
+    return shift(due, paused, duration.is_working, calendar) if paused else due
+
+
+def plan_retiming(
+    case_type: CaseType,
+    clocks: Mapping[str, Mapping[str, Any]],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    calendar: BusinessCalendar,
+) -> list[dict[str, Any]]:
+    """``retime`` changes for active clocks whose duration depends on a value that
+    changed from ``before`` to ``after`` (same start, the new duration plus any
+    extension granted, paused time still excluded)."""
+    changes: list[dict[str, Any]] = []
+    for spec in case_type.clocks.values():
+        clock = clocks.get(spec.name)
+        if clock is None or clock["state"] not in ACTIVE or not spec.duration_by:
+            continue
+        old, new = spec.duration_for(before), spec.duration_for(after)
+        if old == new:
+            continue
+        current = parse_duration(clock["duration"])
+        extra = current.amount - old.amount if current.unit == old.unit else Decimal(0)
+        total = new.plus(Duration(max(extra, Decimal(0)), new.unit), calendar) if new.unit == old.unit else new
+        if str(total) == clock["duration"]:
+            continue
+        due = due_from_start(clock, total, calendar)
+        changes.append({"op": "retime", "name": spec.name, "due_at": due.isoformat(), "duration": str(total)})
     return changes
 
 
@@ -105,6 +159,8 @@ def apply_clock_change(clocks: dict[str, dict[str, Any]], change: Mapping[str, A
             "paused_at": None,
             "stopped_at": None,
             "breached": False,
+            "paused_seconds": 0,
+            **({"follows": change["follows"]} if change.get("follows") else {}),
         }
         return
     clock = clocks[name]
@@ -120,7 +176,8 @@ def apply_clock_change(clocks: dict[str, dict[str, Any]], change: Mapping[str, A
         clock["state"] = RUNNING
         clock["paused_at"] = None
         clock["due_at"] = change["due_at"]
-    elif op == "extend":
+        clock["paused_seconds"] = float(clock.get("paused_seconds") or 0) + float(change.get("paused_seconds") or 0)
+    elif op in ("extend", "retime"):
         clock["due_at"] = change["due_at"]
         clock["duration"] = change["duration"]
     elif op == "breach":
@@ -128,11 +185,13 @@ def apply_clock_change(clocks: dict[str, dict[str, Any]], change: Mapping[str, A
 
 
 def overdue_clocks(clocks: Mapping[str, Mapping[str, Any]], now: datetime) -> list[Mapping[str, Any]]:
-    """Running clocks past due whose breach has not been recorded yet."""
+    """Running clocks past due whose breach has not been recorded yet (mirrors of a
+    linked case's clock are breached there)."""
     return [
         c
         for c in clocks.values()
-        if c["state"] == RUNNING and not c["breached"] and ts(c["due_at"]) < now  # type: ignore[operator]
+        if c["state"] == RUNNING and not c["breached"] and not c.get("follows")
+        and ts(c["due_at"]) < now  # type: ignore[operator]
     ]
 
 

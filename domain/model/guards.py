@@ -7,19 +7,23 @@ Kinds (see ``GUARD_KINDS`` in ``casetype``):
   of relation ``link`` (a return visit that was not sampled does not block);
 - ``approvals_complete``: every required approval is granted;
 - ``min_ratio``: ``field`` >= ``of`` × ``ratio`` (when ``when`` matches);
-- ``max_span``: the action's ``end`` - ``start`` is positive and at most ``max``.
+- ``max_span``: the action's ``end`` - ``start`` is positive and at most ``max``;
+- ``data_required``: the action's ``field`` is given when its data matches ``when``
+  (a neutral return visit needs an ``improvement`` note): 422 invalid fields;
+- ``in_future``: the action's time ``field`` is after the moment of the action.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from domain.model.approvals import ApprovalState
 from domain.model.conditions import lookup, matches
 from domain.model.durations import parse_duration
-from domain.model.errors import ApprovalsMissing, GuardFailed
+from domain.model.errors import ApprovalsMissing, GuardFailed, InvalidFields
 from domain.model.moments import parse_time
 
 
@@ -28,6 +32,7 @@ def check_guards(
     context: Mapping[str, Any],
     data: Mapping[str, Any],
     action: str,
+    at: datetime | None = None,
 ) -> None:
     for guard in guards:
         kind = guard["kind"]
@@ -59,6 +64,14 @@ def check_guards(
                 need = (base * Decimal(str(guard["ratio"]))).quantize(Decimal("0.01"))
                 if have < need:
                     raise GuardFailed(message or f"{action} needs {guard['field']} >= {need}, it is {have}")
+        elif kind == "data_required":
+            if matches(guard.get("when"), data) and data.get(guard["field"]) in (None, ""):
+                text = message or f"{action} needs {guard['field']} here"
+                raise InvalidFields(text, errors=[{"field": guard["field"], "problem": text}])
+        elif kind == "in_future":
+            value = data.get(guard["field"])
+            if at is not None and value is not None and not parse_time(value) > at:
+                raise GuardFailed(message or f"{guard['field']} must be in the future")
         elif kind == "max_span":
             start, end = parse_time(data[guard["start"]]), parse_time(data[guard["end"]])
             limit = parse_duration(guard["max"]).to_timedelta()

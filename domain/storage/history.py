@@ -53,6 +53,7 @@ def history_entry(mapper: Mapper[UUID], stored: StoredEvent) -> dict[str, Any]:
         "roles": list(meta.get("roles") or []),
         "data": jsonable({k: v for k, v in state.items() if k not in HIDDEN}),
         "imported": bool(meta.get("imported", False)),
+        **({"original_actor": meta["original_actor"]} if meta.get("original_actor") else {}),
         "correlation_id": meta.get("correlation_id") or None,
         "causation_id": meta.get("causation_id") or None,
         "prev_hash": state.get("prev_hash"),

@@ -64,7 +64,10 @@ def opening(rng: random.Random, case_type: str) -> Opening:
         amount = f"{rng.randrange(100_000, 12_000_000) / 100:.2f}"
         terms = r.pick(rng, {"cash": 0.2, "cod": 0.15, "prepay": 0.25, "credit": 0.4})
         kind = "custom" if rng.random() < 0.15 else "standard"
-        return Opening(case_type, rng.choice(r.SALES), f"订单 {rng.randrange(1, 99999):05d}", r.business(rng),
+        customer = r.business(rng)
+        if customer["is_new"] and terms in ("credit", "cod"):
+            terms = "prepay"  # 004 B1: a new customer pays in advance (cod only in 广州)
+        return Opening(case_type, rng.choice(r.SALES), f"订单 {rng.randrange(1, 99999):05d}", customer,
                        {"amount": amount, "payment_terms": terms, "product_kind": kind,
                         "description": r.text(rng, 1)}, None)
     return Opening("return_visit", rng.choice(r.AGENTS), "回访 活动", r.consumer(rng),
@@ -109,8 +112,6 @@ def _complaint(rng: random.Random, case: Any, memo: dict[str, Any], now: datetim
     if s == "resolution_approved":
         return Step("reply_customer", case.assignee or rng.choice(r.AGENTS), {"reply": r.text(rng, 1)})
     if s == "replied":
-        if case.fields.get("return_visit_outcome") == "neutral":
-            return DONE  # the close guard wants satisfied or unreachable: it stays replied
         return Step("close", rng.choice(r.SUPERVISORS), {})
     return DONE
 
@@ -156,9 +157,9 @@ def _repair_order(rng: random.Random, case: Any, memo: dict[str, Any], now: date
         if not memo.get("visited"):
             memo["visited"] = True
             result = r.pick(rng, {"satisfied": 0.85, "neutral": 0.08, "unsatisfied": 0.07})
-            return Step("record_return_visit", rng.choice(r.AGENTS), {"result": result})
+            return Step("record_return_visit", rng.choice(r.AGENTS), {"result": result, **_improvement(result)})
         outcome = case.fields.get("return_visit_outcome")
-        if outcome in ("satisfied", "unreachable"):
+        if outcome in ("satisfied", "neutral", "unreachable"):
             return Step("close", rng.choice(r.AGENTS), {})
         if outcome == "unsatisfied":
             memo["scheduled_once"] = False
@@ -179,7 +180,12 @@ def _return_visit(rng: random.Random, case: Any, memo: dict[str, Any], now: date
         return Step("attempt_failed", by, {"reason": "无人接听"})
     result = r.pick(rng, {"satisfied": 0.75, "neutral": 0.15, "unsatisfied": 0.10})
     return Step("record_outcome", by, {"result": result, "score": {"satisfied": 5, "neutral": 3}.get(result, 1),
-                                       "notes": r.text(rng, 1)})
+                                       "notes": r.text(rng, 1), **_improvement(result)})
+
+
+def _improvement(result: str) -> dict[str, str]:
+    """A neutral outcome (一般) comes with what will be improved."""
+    return {"improvement": "回访时间提前"} if result == "neutral" else {}
 
 
 def _order_approval(rng: random.Random, case: Any, memo: dict[str, Any], now: datetime) -> Step | str:

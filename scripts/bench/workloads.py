@@ -115,7 +115,7 @@ class HotCases:
             return Command(agent, case.id, "log_contact", {"channel": "phone", "summary": roster.text(rng, 1)})
         if kind == "order_approval":
             sales = roster.SALES[i % len(roster.SALES)]
-            case = app.open_case(self.actors[sales], kind, "热点订单", roster.business(rng),
+            case = app.open_case(self.actors[sales], kind, "热点订单", dict(roster.business(rng), is_new=False),
                                  {"amount": "30000.00", "payment_terms": "credit"})
             return Command(sales, case.id, "record_deposit", {"amount": "10.00"})
         if kind == "return_visit":

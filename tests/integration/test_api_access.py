@@ -36,7 +36,7 @@ CUSTOMERS = {
 }
 DEFAULT_CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
 FIELDS = {"order_approval": {"amount": "30000.00", "payment_terms": "credit", "product_kind": "custom"}}
-WINDOW = {"window_start": "2026-12-01T10:00:00+08:00", "window_end": "2026-12-01T12:00:00+08:00"}
+WINDOW = {"window_start": "2030-12-02T10:00:00+08:00", "window_end": "2030-12-02T12:00:00+08:00"}
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,10 @@ PATHS: dict[str, list[list[Step]]] = {
          S("quote", "tech_asg", {"amount": "180.00"}), S("approve_quote", "agent"),
          S("complete", "tech_asg", {"notes": "fixed"}), S("record_return_visit", "agent", {"result": "satisfied"}),
          S("close", "agent")],
-        [S("accept", "tech_asg"), S("schedule", "tech_asg", WINDOW), S("arrive", "tech_asg"),
+        [S("accept", "tech_asg"), S("log_contact", "tech_asg", {"channel": "phone", "summary": "called"}),
+         S("schedule", "tech_asg", WINDOW), S("arrive", "tech_asg"),
          S("complete", "tech_asg"), S("rework", "agent", {"reason": "still broken"})],
+        [S("offer", "agent", {"technician": "tech_asg"})],
         [S("correct_field", "supervisor", {"field": "title", "value": "corrected", "reason": "typo"})],
     ],
     "order_approval": [
@@ -89,7 +91,8 @@ PATHS: dict[str, list[list[Step]]] = {
     ],
     "return_visit": [
         [S("reschedule", "agent", {"at": "2026-12-01T10:00:00+08:00"}),
-         S("attempt_failed", "agent", {"reason": "no answer"}), S("record_outcome", "agent", {"result": "neutral"})],
+         S("attempt_failed", "agent", {"reason": "no answer"}), S("assign", "supervisor", {"assignee": "agent"}),
+         S("record_outcome", "agent", {"result": "neutral", "improvement": "call earlier"})],
         [S("correct_field", "supervisor", {"field": "title", "value": "corrected", "reason": "typo"})],
     ],
 }

@@ -226,7 +226,8 @@ def test_sla_check_records_each_breach_once(database_url: str) -> None:
     world = World(database_url)
     first = world.open("complaint")
     world.advance(hours=1)
-    second = complaint_to(world, "assigned")  # first_response met by the assignment
+    second = complaint_to(world, "assigned")
+    world.act(second, "log_contact", "agent", {"channel": "phone", "summary": "called"})  # first response met
     runner = CliRunner()
     env = {"CASETRAIL_DATABASE_URL": database_url}
     now = "2026-11-18T09:00:00+08:00"
@@ -242,8 +243,11 @@ def test_sla_check_records_each_breach_once(database_url: str) -> None:
     assert again.output.splitlines() == [f"0 breach(es) recorded at {datetime.fromisoformat(now).isoformat()}"]
     history = world.app.case_history(first.id)
     breaches = [h for h in history if h["type"] == "DeadlineBreached"]
-    assert [(h["data"]["clock"], h["occurred_at"], h["actor"]) for h in breaches] == [
-        ("first_response", now, "system:sla-monitor"), ("resolution", now, "system:sla-monitor")]
+    # dated by the server clock (never ahead of it), each naming the due time it missed
+    assert [(h["data"]["clock"], h["data"]["due_at"], h["actor"]) for h in breaches] == [
+        ("first_response", "2026-11-17T10:00:00+08:00", "system:sla-monitor"),
+        ("resolution", "2026-11-17T10:00:00+08:00", "system:sla-monitor")]
+    assert all(datetime.fromisoformat(h["occurred_at"]) >= datetime.fromisoformat(now) for h in breaches)
     bad = runner.invoke(cli, ["sla", "check", "--now", "2026-11-18"], env=env)
     assert bad.exit_code != 0 and "--now" in bad.output
     catch_up(world.app)

@@ -36,8 +36,6 @@ def order(world: World, amount: str, terms: str = "credit", is_new: bool = False
     ("20000.01", "credit", False, ["sales_manager"]),
     ("50000.00", "credit", False, ["sales_manager"]),
     ("50000.01", "credit", False, ["sales_manager", "general_manager"]),
-    ("19999.99", "credit", True, ["sales_manager"]),
-    ("20000.00", "credit", True, ["sales_manager", "general_manager"]),
     ("900000.00", "cash", True, []),
     ("900000.00", "cod", False, []),
     ("900000.00", "prepay", True, []),
@@ -48,6 +46,13 @@ def test_approval_boundaries(world: World, amount: str, terms: str, is_new: bool
     assert case.status == ("approved" if not chain else "submitted")
     submit = world.app.case_history(case.id)[-1]
     assert submit["data"]["approvals"]["required"] == chain
+
+
+@pytest.mark.parametrize("amount", ["19999.99", "20000.00"])
+def test_new_customers_do_not_get_credit(world: World, amount: str) -> None:
+    # second edition (004 B1): a new customer's order is cash or prepay (cod in 广州 from 1,500.00)
+    with pytest.raises(InvalidFields, match="new customer"):
+        order(world, amount, "credit", True)
 
 
 def test_sequential_chain_and_ship(world: World) -> None:
@@ -72,7 +77,7 @@ def test_sequential_chain_and_ship(world: World) -> None:
 
 
 def test_one_person_may_not_approve_twice(world: World) -> None:
-    case = order(world, "20000.00", is_new=True)
+    case = order(world, "50000.01")
     case = world.act(case, "approve", "boss")  # holds both roles; approves as sales_manager
     with pytest.raises(DuplicateApproval):
         world.act(case, "approve", "boss")
@@ -152,8 +157,10 @@ def test_appointment_contact_breach(world: World) -> None:
     case = world.open("repair_order")
     case = world.act(case, "accept", "technician")
     world.advance(hours=3)
-    assert world.app.record_breaches(case.id, world.now) == ["appointment_contact"]
-    assert world.case(case.id).escalations[-1]["to_role"] == "supervisor"
+    # first_call (5 min after the grab) falls due before appointment_contact (2 h)
+    assert world.app.record_breaches(case.id, world.now) == ["first_call", "appointment_contact"]
+    # each breach goes one step further up the ladder
+    assert [e["to_role"] for e in world.case(case.id).escalations] == ["supervisor", "dept_head"]
 
 
 def test_inquiry_answer_close_and_convert(world: World) -> None:
@@ -179,7 +186,7 @@ def test_return_visit_by_hand_and_reschedule(world: World) -> None:
     assert datetime.fromisoformat(due) == world.now + timedelta(days=3)
     v = world.act(v, "reschedule", "agent", {"at": (world.now + timedelta(days=1)).isoformat()})
     assert v.clocks["return_visit"]["due_at"] == due
-    v = world.act(v, "record_outcome", "supervisor", {"result": "neutral", "score": 3})
+    v = world.act(v, "record_outcome", "supervisor", {"result": "neutral", "score": 3, "improvement": "call at noon"})
     assert v.status == "done" and v.fields["score"] == 3
     with pytest.raises(InvalidFields):
         world.act(world.open("return_visit"), "record_outcome", "agent", {"result": "happy", "score": 9})

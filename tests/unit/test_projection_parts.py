@@ -107,7 +107,7 @@ def test_kpi_tracker_credits_and_ignores_mirror_visits() -> None:
     world.act(case, "reply_customer", "agent", {"reply": "ok"})
     visit = world.linked(case, "return_visit")
     world.advance(hours=1)
-    world.act(visit, "record_outcome", "agent2", {"result": "neutral"})
+    world.act(visit, "record_outcome", "agent2", {"result": "neutral", "improvement": "sooner"})
     tracker = KpiTracker(SHANGHAI, lambda t: world.app.registry.get(t).closed_states)
     out, states = Deltas(), {}
     for e in _events(world):
@@ -115,13 +115,14 @@ def test_kpi_tracker_credits_and_ignores_mirror_visits() -> None:
             state = tracker.apply(states.get(e.aggregate_id), e, out)
             if state is not None:
                 states[e.aggregate_id] = state
-    assert str(visit.id) not in states  # the mirror case is counted on its origin only
+    assert states[str(visit.id)] == {"mirror_of": str(case.id)}  # the mirror case is counted on its origin only
     agent = out.staff[("agent", "2026-11-16")]
-    assert (agent["assigned"], agent["clocks_met"], agent["neutral"]) == (1, 3, 1)
+    assert (agent["assigned"], agent["clocks_met"], agent["neutral"]) == (1, 3, 0)
     assert out.staff[("agent", "2026-11-19")] == {"rv_due": 1, "rv_vip_due": 1, "rv_done": 1, "rv_on_time": 1,
                                                   "rv_vip_done": 1}
-    assert ("agent2", "2026-11-16") not in out.staff
+    assert out.staff[("agent2", "2026-11-16")] == {"neutral": 1}  # the result counts for whoever recorded it
     kinds = {(d[1], d[2], d[5]) for d in out.durations}
-    assert kinds == {("first_response", "supervisor", 0.0), ("approval", "supervisor", 1800.0)}
+    # first response is the first contact with the customer: here the reply, an hour in
+    assert kinds == {("first_response", "agent", 3600.0), ("approval", "supervisor", 1800.0)}
     assert dict(out.dept[("cs", "2026-11")]) == {"received": 1, "handled": 1, "visited": 1}
     assert world.now - timedelta(hours=2) == datetime(2026, 11, 16, 10, tzinfo=SHANGHAI)

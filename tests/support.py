@@ -19,20 +19,23 @@ SHANGHAI = timezone(timedelta(hours=8))
 # Monday 2026-11-16 10:00 Asia/Shanghai
 START = datetime(2026, 11, 16, 10, 0, tzinfo=SHANGHAI)
 
-STAFF = {
-    "agent": ("agent", ["agent"]),
+# One staff member per role (the end-to-end tests' roster, tests/e2e/conftest.py), staff id: (department, roles).
+ROLE_STAFF = {
+    "agent": ("cs", ["agent"]),
     "agent2": ("cs", ["agent"]),
     "supervisor": ("cs", ["supervisor"]),
     "dept_head": ("cs", ["dept_head"]),
     "sales_manager": ("sales", ["sales_manager"]),
     "general_manager": ("office", ["general_manager"]),
     "technician": ("service", ["technician"]),
-    "technician2": ("service", ["technician"]),
     "reviewer": ("compliance", ["reviewer"]),
     "importer": ("it", ["importer"]),
     "admin": ("it", ["admin"]),
-    "boss": ("sales", ["sales_manager", "general_manager"]),
 }
+# The in-process world's roster: the agent sits in a department of its own (so the department
+# reports of "cs" count the others), plus a second technician and a boss with two roles.
+STAFF = {**ROLE_STAFF, "agent": ("agent", ["agent"]), "technician2": ("service", ["technician"]),
+         "boss": ("sales", ["sales_manager", "general_manager"])}
 
 CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
 ORDER_CUSTOMER = {"id": "K-1", "name": "李记", "is_new": False}

@@ -26,21 +26,11 @@ from domain.application import CaseTrail
 from scripts import processes
 from scripts.processes import free_port, wait_ready  # noqa: F401  (used by the e2e modules)
 from tests.pg import DURABLE_SERVER_OPTIONS, PostgresNotInstalledError, ThrowawayPostgres
+from tests.support import ROLE_STAFF
 
 ROOT = Path(__file__).resolve().parents[2]
 CASETRAIL = str(Path(sys.executable).parent / "casetrail")
-STAFF = {  # staff id: (department, roles)
-    "agent": ("cs", ["agent"]),
-    "agent2": ("cs", ["agent"]),
-    "supervisor": ("cs", ["supervisor"]),
-    "dept_head": ("cs", ["dept_head"]),
-    "sales_manager": ("sales", ["sales_manager"]),
-    "general_manager": ("office", ["general_manager"]),
-    "technician": ("service", ["technician"]),
-    "reviewer": ("compliance", ["reviewer"]),
-    "importer": ("it", ["importer"]),
-    "admin": ("it", ["admin"]),
-}
+STAFF = ROLE_STAFF  # one staff member per role (tests/support.py)
 CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
 
 

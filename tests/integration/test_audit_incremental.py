@@ -150,3 +150,35 @@ def test_cli_incremental(store: Store, database_url: str, tmp_path: Path, monkey
     assert result.exit_code == 1, result.output
     assert f"case {old.id} version {version}: altered" in result.output
     assert CliRunner().invoke(cli, ["audit", "verify", "--witness", witness.path]).exit_code == 1
+
+
+def test_api_incremental(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from api.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    world, tamper, old, _new, witness = store
+    key_file = tmp_path / "signing.pem"
+    key_file.write_bytes(SIGNER.private_pem())
+    monkeypatch.setenv("CASETRAIL_SIGNING_KEY", str(key_file))
+    monkeypatch.setenv("CASETRAIL_WITNESS", witness.path)
+    token = world.app.issue_token("reviewer")
+    with TestClient(create_app(world.app, configure_logs=False)) as client:
+        def get(**params: str) -> Any:
+            return client.get("/v1/audit/verify", params=params, headers={"Authorization": f"Bearer {token}"})
+
+        assert get(incremental="maybe").status_code == 400
+        report = get(incremental="true").json()
+        assert report["ok"] is True, report
+        assert report["mode"] == "incremental" and report["since"]["checkpoint"] == 1
+        assert report["events_checked"] < 10
+        assert get().json()["mode"] == "full"
+        _nid, version, topic, state = tamper.rows(old.id)[-2]
+        tamper.set_row(old.id, version, topic, flip(state, len(state) // 2))
+        report = get(incremental="true").json()
+        assert report["ok"] is False and report["mode"] == "incremental"
+        assert {"case_id": str(old.id), "version": version, "kind": "altered"} in [
+            {k: p[k] for k in ("case_id", "version", "kind")} for p in report["problems"]]

@@ -71,6 +71,7 @@ from domain.model.case import Case
 from domain.model.errors import CaseNotFound
 from domain.model.topics import topic_prefixes
 from domain.storage.chain import project_with_head
+from domain.storage.heads import select_heads
 
 INTEGRITY = ("altered", "reordered", "snapshot_mismatch", "head_mismatch", "root_mismatch", "checkpoint_invalid",
              "checkpoint_altered", "witness_invalid")
@@ -245,13 +246,14 @@ def _verify_since(app: Any, signed: dict[UUID, list[Any]], position: int, report
             suspects.add(oid)
         current[oid] = [version, h]
         report.events_checked += 1
-    for oid, (version, head) in signed.items():
-        rows = app.recorder.select_events(oid, gt=int(version) - 1, lte=int(version))
-        if not rows:
+    stored = select_heads(app.recorder, {oid: int(v) for oid, (v, _h) in signed.items()})
+    for oid, (_version, head) in signed.items():
+        row = stored.get(oid)
+        if row is None:
             suspects.add(oid)
             continue
-        cases += rows[0].topic.startswith(CASE_TOPICS)
-        if rows[0].originator_version != int(version) or record_hash(rows[0].topic, rows[0].state) != head:
+        cases += row[1].startswith(CASE_TOPICS)
+        if record_hash(row[1], row[2]) != head:
             suspects.add(oid)
     for oid in sorted(suspects, key=str):
         rows = _rows(app, oid)

@@ -182,3 +182,13 @@ def test_api_incremental(store: Store, tmp_path: Path, monkeypatch: pytest.Monke
         assert report["ok"] is False and report["mode"] == "incremental"
         assert {"case_id": str(old.id), "version": version, "kind": "altered"} in [
             {k: p[k] for k in ("case_id", "version", "kind")} for p in report["problems"]]
+
+
+def test_in_memory_store_reads_heads_one_by_one() -> None:
+    world = World()  # the library's in-memory recorder: select_heads falls back to select_events
+    case = complaint_to(world, "investigating")
+    checkpoint(world.app, SIGNER)
+    world.act(case, "log_contact", "agent", {"channel": "phone", "summary": "after"})
+    report = verify(world.app, public_key=PUBLIC, since_checkpoint=True)
+    assert report.ok and report.mode == "incremental" and report.events_checked == 1
+    assert report.cases_checked == 1

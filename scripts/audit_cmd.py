@@ -1,9 +1,10 @@
 """``casetrail audit ...``: verify chains, sign checkpoints, export and check evidence.
 
-- ``audit verify [--case ID] [--witness PATH] [--public-key PEM] [--json]``:
+- ``audit verify [--case ID] [--witness PATH] [--public-key PEM] [--incremental] [--json]``:
   exit 0 clean, 1 on any problem (each line names case id + version + kind);
   the witness defaults to ``CASETRAIL_WITNESS`` (or the default file, if it
-  exists), the public key to ``CASETRAIL_PUBLIC_KEY`` or the signing key's.
+  exists), the public key to ``CASETRAIL_PUBLIC_KEY`` or the signing key's;
+  ``--incremental``: only the events since the last valid checkpoint.
 - ``audit checkpoint``: signs (Ed25519, ``CASETRAIL_SIGNING_KEY``, created on
   first use) and prints the digest as JSON, appends it to the witness; exit 1
   if a chain or the checkpoint chain does not verify (nothing signed).
@@ -67,14 +68,19 @@ def audit() -> None:
               "(default: $CASETRAIL_WITNESS, or the default witness file if it exists).")
 @click.option("--public-key", "public_key", metavar="PEM_FILE",
               help="The published public key (default: $CASETRAIL_PUBLIC_KEY, or the signing key's).")
+@click.option("--incremental", is_flag=True, help="Only the events since the last valid checkpoint, each "
+              "continuing its signed head, and each signed head still stored (O(new events)); the full verify "
+              "(the default) also finds an old edit that was not re-chained. Ignored with --case.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify_cmd(case: str | None, witness: str | None, public_key: str | None, as_json: bool) -> None:
+def verify_cmd(case: str | None, witness: str | None, public_key: str | None, incremental: bool,
+               as_json: bool) -> None:
     """Check every hash chain, the access ledger, the signed checkpoint chain and the
     witness; exit 1 on any problem."""
     from domain.audit.verification import audit_key, verify
 
     report = verify(application(), case_uuid(case) if case else None, key=audit_key(),
-                    public_key=_public_key(public_key), witness=_witness_path(witness))
+                    public_key=_public_key(public_key), witness=_witness_path(witness),
+                    since_checkpoint=incremental)
     data = report.as_dict()
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -110,6 +116,10 @@ def _witness_path(path: str | None) -> str | None:
 def _verify_text(data: dict[str, Any]) -> str:
     scope = (f"{data['events_checked']} events of {data['cases_checked']} cases "
              f"({data['aggregates_checked']} aggregates)")
+    since = data.get("since")
+    if since:
+        scope += (f", incremental since checkpoint #{since['checkpoint']} (position {since['position']}, "
+                  f"access position {since['access_position']})")
     lines = [f"OK: {scope}" if data["ok"] else f"FAIL: {len(data['problems'])} problem(s) in {scope}"]
     lines += [f"  case {p['case_id']} version {p['version']}: {p['kind']} - {p['detail']}" for p in data["problems"]]
     cp, witness = data["checkpoint"], data["witness"]

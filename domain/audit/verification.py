@@ -26,6 +26,18 @@ named ``access:<id>``. Kinds of problem:
   database without them fails. ``public_key`` checks Ed25519 signatures;
   ``key`` is the legacy HMAC secret of old checkpoints.
 
+``verify(..., since_checkpoint=True)`` (``audit verify --incremental``) is
+the incremental verify: the checkpoint chain as above, then only the
+notifications after the last checkpoint's positions (each continues its
+aggregate's signed head or the new event before it, hash recomputed from the
+stored bytes), one stored event per signed aggregate (the one at the signed
+version must still hash to the signed head: a re-chained rewrite is found)
+and the ledger's own chain; ``report.mode == "incremental"``, ``report.since``
+names the checkpoint and positions. An edit inside an old chain that was not
+re-chained up to the head, or an aggregate inserted below the position, is
+found only by the full verify (the default). Without a trustworthy
+checkpoint (none, or the chain does not verify) it verifies in full.
+
 Checkpoints are recorded by ``domain.audit.ledger`` (re-exported here). No HTTP.
 """
 
@@ -59,6 +71,7 @@ from domain.model.case import Case
 from domain.model.errors import CaseNotFound
 from domain.model.topics import topic_prefixes
 from domain.storage.chain import project_with_head
+from domain.storage.heads import select_heads
 
 INTEGRITY = ("altered", "reordered", "snapshot_mismatch", "head_mismatch", "root_mismatch", "checkpoint_invalid",
              "checkpoint_altered", "witness_invalid")
@@ -83,6 +96,8 @@ class VerifyReport:
     checkpoints: int = 0
     witness: dict[str, Any] | None = None
     access_events_checked: int = 0
+    mode: str = "full"
+    since: dict[str, Any] | None = None  # incremental: the checkpoint and positions verified from
 
     @property
     def ok(self) -> bool:
@@ -93,13 +108,20 @@ class VerifyReport:
                 "events_checked": self.events_checked, "access_events_checked": self.access_events_checked,
                 "problems": [p.as_dict() for p in self.problems], "checkpoint": self.checkpoint,
                 "checkpoints": self.checkpoints, "witness": self.witness, "gaps": list(self.gaps),
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "mode": self.mode, "since": self.since}
 
 
 # --------------------------------------------------------------- verify
 def verify(app: Any, case_id: UUID | str | None = None, key: str | bytes | None = None, *,
-           public_key: Any = None, witness: WitnessRecords | str | None = None) -> VerifyReport:
-    """Check every chain (or one case's), the access ledger, the checkpoint chain and the witness."""
+           public_key: Any = None, witness: WitnessRecords | str | None = None,
+           since_checkpoint: bool = False) -> VerifyReport:
+    """Check every chain (or one case's), the access ledger, the checkpoint chain and the witness.
+
+    ``since_checkpoint``: incremental (store-wide only) — verify the checkpoint
+    chain, then only the events after the last checkpoint's positions (each must
+    continue its aggregate's signed head) and, per signed aggregate, that the
+    stored event at the signed version still hashes to the signed head. Falls
+    back to the full verify when there is no checkpoint to trust."""
     report = VerifyReport()
     records = read_witness(witness) if isinstance(witness, str) else witness
     ledger = read_ledger(app)
@@ -113,6 +135,14 @@ def verify(app: Any, case_id: UUID | str | None = None, key: str | bytes | None 
     signed_all = ledger.heads if ledger and ledger.last else {}
     signed = {UUID(k): v for k, v in signed_all.items() if not k.startswith(ACCESS)}
     witnessed = records.last if records is not None else None
+    if case_id is None and since_checkpoint:
+        reason = _no_incremental(ledger, problems, public_key, key, records)
+        if reason is None:
+            assert ledger is not None and ledger.last is not None
+            problems += _verify_incremental(app, ledger, report)
+            return _finish(report, problems)
+        report.warnings.append({"kind": "full_verify", "detail": f"incremental verify not possible ({reason}): "
+                                "verified in full"})
     if case_id is None:
         heads_at: dict[str, list[Any]] = {}
         problems += _verify_all(app, signed, report, at=_position(witnessed, "position"), heads_at=heads_at)
@@ -131,11 +161,109 @@ def verify(app: Any, case_id: UUID | str | None = None, key: str | bytes | None 
             problems += _check_witnessed_root(app, witnessed, heads_at, ledger)
     else:
         problems += _verify_one(app, case_id, signed, report)
+    return _finish(report, problems)
+
+
+def _finish(report: VerifyReport, problems: list[Problem]) -> VerifyReport:
     if report.gaps:
         report.warnings.append({"kind": "notification_gap", "detail": f"{len(report.gaps)} gap(s) in notification "
                                 "ids: deleted events, or rolled-back transactions on PostgreSQL (see gaps)"})
     report.problems = sorted(set(problems))
     return report
+
+
+# ----------------------------------------------------- incremental verify
+def _no_incremental(ledger: LedgerState | None, problems: list[Problem], public_key: Any,
+                    key: str | bytes | None, records: WitnessRecords | None) -> str | None:
+    """Why the last checkpoint cannot be the base of an incremental verify (None: it can)."""
+    if ledger is None or ledger.last is None:
+        return "no checkpoint"
+    if problems:
+        return "the checkpoint chain does not verify"
+    if ledger.last.get("position") is None:
+        return "the last checkpoint records no position"
+    seq = int(ledger.last["seq"])
+    if public_key is None and key is None and records is not None and seq not in records.records:
+        return f"checkpoint #{seq} is neither signature-checked nor witnessed"
+    return None
+
+
+def _verify_incremental(app: Any, ledger: LedgerState, report: VerifyReport) -> list[Problem]:
+    """The events after the last checkpoint continue the signed heads; the signed heads
+    are still stored; the ledger's own chain holds."""
+    cp = ledger.last
+    assert cp is not None
+    position, access_position = int(cp["position"]), int(cp.get("access_position") or 0)
+    report.mode = "incremental"
+    report.since = {"checkpoint": int(cp["seq"]), "position": position, "access_position": access_position}
+    own = ledger_id()
+    main = {UUID(k): v for k, v in ledger.heads.items() if not k.startswith(ACCESS)}
+    problems = _verify_since(app, main, position, report, own=own)
+    problems += classify_chain(str(own), _rows(app, own))  # the ledger itself: O(checkpoints)
+    access = access_store(app)
+    if access is not None:
+        access_signed = {UUID(k[len(ACCESS):]): v for k, v in ledger.heads.items() if k.startswith(ACCESS)}
+        sub = VerifyReport()
+        found = _verify_since(access, access_signed, access_position, sub, own=None)
+        problems += [Problem(ACCESS + p.case_id, p.version, p.kind, p.detail) for p in found]
+        report.access_events_checked = sub.events_checked
+        report.gaps += [{**g, "log": "access"} for g in sub.gaps]
+    report.warnings.append({"kind": "incremental", "detail": f"incremental: events after position {position} "
+                            f"(checkpoint #{cp['seq']}) and each signed head; an edit inside a chain before its "
+                            "signed head that was not re-chained is found only by a full verify"})
+    return problems
+
+
+def _verify_since(app: Any, signed: dict[UUID, list[Any]], position: int, report: VerifyReport, *,
+                  own: UUID | None) -> list[Problem]:
+    """Read the notifications after ``position`` (each continues the signed head or the
+    previous new event) and, per signed aggregate, only the event at its signed version."""
+    mapper, problems = app.mapper, []
+    suspects: set[UUID] = set()
+    current: dict[UUID, list[Any]] = {}
+    cases = 0
+    stop = app.recorder.max_notification_id() or 0
+    if stop < position:
+        problems.append(Problem(str(own or ledger_id()), stop + 1, "log_truncated", f"the log ends at position "
+                                f"{stop}; the last checkpoint covers position {position}"))
+    last_id = position
+    for n in iter_notifications(app.recorder, position + 1, stop):
+        if n.id != last_id + 1:
+            report.gaps.append({"from": last_id + 1, "to": n.id - 1})
+        last_id = n.id
+        oid, version = n.originator_id, n.originator_version
+        if oid == own:
+            continue  # the ledger's own events: checked as one chain
+        h = record_hash(n.topic, n.state)
+        prev = stored_prev_hash(mapper, n.state)
+        last = current.get(oid) or signed.get(oid)
+        if last is None:
+            ok = version == 1 and prev == genesis_hash(oid)
+            cases += n.topic.startswith(CASE_TOPICS)
+        else:
+            ok = version == int(last[0]) + 1 and prev == last[1]
+        if not ok:
+            suspects.add(oid)
+        current[oid] = [version, h]
+        report.events_checked += 1
+    stored = select_heads(app.recorder, {oid: int(v) for oid, (v, _h) in signed.items()})
+    for oid, (_version, head) in signed.items():
+        row = stored.get(oid)
+        if row is None:
+            suspects.add(oid)
+            continue
+        cases += row[1].startswith(CASE_TOPICS)
+        if record_hash(row[1], row[2]) != head:
+            suspects.add(oid)
+    for oid in sorted(suspects, key=str):
+        rows = _rows(app, oid)
+        problems += (classify_chain(str(oid), rows, signed.get(oid)) if rows
+                     else [_case_missing(oid, int(signed.get(oid, [1])[0]))])
+    least = min((getattr(app, "snapshotting_intervals", None) or {None: 1}).values())
+    for oid in sorted((o for o, (v, _h) in current.items() if v >= least), key=str):
+        problems += check_snapshots(app, oid)
+    report.cases_checked, report.aggregates_checked = cases, len(set(signed) | set(current))
+    return problems
 
 
 def _position(record: Mapping[str, Any] | None, name: str) -> int | None:

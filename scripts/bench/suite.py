@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scripts.bench import baselines, datagen, http_load, machine, readmodels, report, workloads
+from scripts.bench import baselines, datagen, http_load, machine, readmodels, report, verify, workloads
 from scripts.bench.report import Figure
 from scripts.throwaway_pg import (
     DURABLE_SERVER_OPTIONS,
@@ -54,6 +54,7 @@ MODES = {
     "full": Sizes(100_000, 500, 4_000, 400, 3_000, 5, 10, 100, 5, (100_000, 1_000_000), (10_000, 1_000_000)),
 }
 A1_EVENTS = 1000
+V1_NEW = 100  # events written between the checkpoint and the incremental verify
 W4_CLIENTS = 16
 
 
@@ -115,6 +116,11 @@ def measure_postgres(server: ThrowawayPostgres, s: Sizes, figs: dict[str, Figure
             fig.not_measured = "pgbench not found on PATH (the baseline); casetrail rates: " + \
                 ", ".join(f"{r:.0f}" for r in fig.runs)
     measure_a1(app, s, figs, log)
+    try:
+        verify.measure(app, s.repeats, lambda n: workloads.run_commands(app, hot, n), V1_NEW, figs, log)
+    except Exception as e:  # noqa: BLE001 - recorded in the results
+        figs["V1"] = Figure("V1", not_measured=f"failed: {type(e).__name__}: {str(e)[:300]}")
+        log(f"V1 {figs['V1'].not_measured}")
     info["app"], info["hot"], info["clock"] = app, hot, clock
     plain.close()
     return info
@@ -220,7 +226,7 @@ def run(mode: str = "quick", out_dir: Path | None = None, durability: str = "dur
         info: dict[str, Any] = {}
         if server is not None:
             log(f"PostgreSQL {server.version} on port {server.port} ({durability})")
-            info = _guarded(figs, ("W1", "W2", "N1", "A1", "W4"), log,
+            info = _guarded(figs, ("W1", "W2", "N1", "A1", "V1", "W4"), log,
                             lambda: measure_postgres(server, s, figs, log)) or {}
         sync = _guarded(figs, ("W3",), log, lambda: measure_sqlite(s, figs, log))
         if server is not None:
@@ -228,7 +234,7 @@ def run(mode: str = "quick", out_dir: Path | None = None, durability: str = "dur
                 _guarded(figs, ("W4",), log, lambda: measure_http(info, s, figs, log))
                 info["app"].close()
             _guarded(figs, ("R1", "R2", "Q1"), log, lambda: readmodels.measure(server, s, figs, log))
-        for fid in ("W1", "W2", "W4", "N1", "A1", "R1", "R2", "Q1"):
+        for fid in ("W1", "W2", "W4", "N1", "A1", "V1", "R1", "R2", "Q1"):
             if pg_reason and fid not in figs:
                 figs[fid] = Figure(fid, not_measured=pg_reason)
         meta = machine.describe(server.url if server else None, sync)

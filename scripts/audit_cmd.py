@@ -23,6 +23,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from contextlib import closing
 from typing import Any
 from uuid import UUID
 
@@ -78,9 +79,10 @@ def verify_cmd(case: str | None, witness: str | None, public_key: str | None, in
     witness; exit 1 on any problem."""
     from domain.audit.verification import audit_key, verify
 
-    report = verify(application(), case_uuid(case) if case else None, key=audit_key(),
-                    public_key=_public_key(public_key), witness=_witness_path(witness),
-                    since_checkpoint=incremental)
+    with closing(application()) as app:
+        report = verify(app, case_uuid(case) if case else None, key=audit_key(),
+                        public_key=_public_key(public_key), witness=_witness_path(witness),
+                        since_checkpoint=incremental)
     data = report.as_dict()
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -146,7 +148,8 @@ def checkpoint_cmd() -> None:
     from domain.audit.verification import CheckpointRefused, checkpoint
 
     try:
-        digest = checkpoint(application(), _signer(), witness=_witness_for_writing())
+        with closing(application()) as app:
+            digest = checkpoint(app, _signer(), witness=_witness_for_writing())
     except CheckpointRefused as e:
         click.echo(f"error: {e}", err=True)
         for p in e.extra.get("problems", []):
@@ -199,10 +202,10 @@ def export_cmd(case: str, output: str, as_staff: str | None, fmt: str) -> None:
             raise BadOutput(f"cannot write {output}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK):
             raise BadOutput(f"cannot write {output}: folder {folder} is not writable")
-    app = application()
-    actor = app.get_staff(as_staff).as_actor() if as_staff else Actor.system(f"cli:{_user()}")
-    bundle = export_bundle(app, case_uuid(case), signer=_signer(), witness=_witness_for_writing(), actor=actor,
-                           ctx=CommandContext(correlation_id=f"cli-export:{os.getpid()}"))
+    with closing(application()) as app:
+        actor = app.get_staff(as_staff).as_actor() if as_staff else Actor.system(f"cli:{_user()}")
+        bundle = export_bundle(app, case_uuid(case), signer=_signer(), witness=_witness_for_writing(), actor=actor,
+                               ctx=CommandContext(correlation_id=f"cli-export:{os.getpid()}"))
     text = bundle_html(bundle) if fmt == "html" else bundle_text(bundle)
     if output == "-":
         click.echo(text, nl=False)

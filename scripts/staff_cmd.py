@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from datetime import timedelta
 
 import click
@@ -42,12 +43,12 @@ def staff() -> None:
               help="Also issue a token and print it on stdout (the first admin in one command).")
 def staff_add(staff_id: str, name: str, department: str, roles: tuple[str, ...], with_token: bool) -> None:
     """Add a staff member."""
-    app = application()
-    member = app.register_staff(staff_id, name, department, list(roles))
-    click.echo(f"added {member.staff_id} ({member.name}, {member.department}: {', '.join(member.roles)})",
-               err=True)
-    if with_token:
-        click.echo(app.issue_token(member.staff_id))
+    with closing(application()) as app:
+        member = app.register_staff(staff_id, name, department, list(roles))
+        click.echo(f"added {member.staff_id} ({member.name}, {member.department}: {', '.join(member.roles)})",
+                   err=True)
+        if with_token:
+            click.echo(app.issue_token(member.staff_id))
 
 
 @staff.command("list")
@@ -76,7 +77,8 @@ def staff_update(staff_id: str, name: str | None, department: str | None, roles:
     """Change a staff member's name, department or roles (recorded as an event)."""
     if name is None and department is None and not roles:
         raise click.UsageError("nothing to change: give --name, --department or --role")
-    member = existing_application().update_staff(staff_id, name=name, department=department, roles=list(roles) or None)
+    with closing(existing_application()) as app:
+        member = app.update_staff(staff_id, name=name, department=department, roles=list(roles) or None)
     click.echo(f"updated {member.staff_id} ({member.name}, {member.department}: {', '.join(member.roles)})",
                err=True)
 
@@ -85,7 +87,8 @@ def staff_update(staff_id: str, name: str | None, department: str | None, roles:
 @click.argument("staff_id")
 def staff_deactivate(staff_id: str) -> None:
     """Lock STAFF_ID out: all their tokens are refused from now on (history is kept)."""
-    existing_application().deactivate_staff(staff_id)
+    with closing(existing_application()) as app:
+        app.deactivate_staff(staff_id)
     click.echo(f"deactivated {staff_id}", err=True)
 
 
@@ -100,7 +103,8 @@ def token() -> None:
 def token_issue(staff_id: str, ttl_days: int | None) -> None:
     """Print a new API token for STAFF_ID on stdout (nothing else)."""
     ttl = timedelta(days=ttl_days) if ttl_days else None
-    click.echo(existing_application().issue_token(staff_id, ttl=ttl))
+    with closing(existing_application()) as app:
+        click.echo(app.issue_token(staff_id, ttl=ttl))
 
 
 @token.command("revoke")
@@ -109,7 +113,8 @@ def token_revoke(token_value: str) -> None:
     """Revoke TOKEN (use - to read it from stdin)."""
     if token_value == "-":
         token_value = sys.stdin.readline().strip()
-    existing_application().revoke_token(token_value)
+    with closing(existing_application()) as app:
+        app.revoke_token(token_value)
     click.echo("revoked", err=True)
 
 

@@ -46,7 +46,7 @@ SERVER_OPTIONS = (
     "-c fsync=off",
     "-c full_page_writes=off",
     "-c synchronous_commit=off",
-    "-c max_connections=200",
+    "-c max_connections=500",  # the suite opens many short-lived applications (each with its pools)
 )
 
 # Production durability (every commit flushed to disk), for the benchmark.

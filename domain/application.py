@@ -462,7 +462,7 @@ class CaseTrail(ChainedApplication):
                                holder=self.directory.holder,
                                links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
             case.add_link(f.link, linked.id, number, typed(meta, ct))
-            out += [linked, series]
+            out += [linked, series, *plan_keys(target, linked, None, self._unique_key, typed(meta, target))]
         spec = ct.action(action)
         if spec is not None and spec.records_on_link:
             out += self._record_on_link(case, ct, spec, at, cause, actor)

@@ -27,6 +27,7 @@ from domain.model.case import Case
 from domain.model.errors import DomainError, InvalidFields, RoleNotAllowed, VersionConflict
 from domain.model.moments import parse_time
 from domain.model.numbering import series_key
+from domain.model.uniqueness import check_requirements, plan_keys
 from domain.storage.retry import retrying
 
 CASE_KEYS = ("type", "title", "customer", "fields", "channel", "occurred_at")
@@ -120,7 +121,10 @@ def import_case(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = C
         if replayed is not None:
             return replayed
         case, series = _rebuild(app, ct, actor, request, ctx)
-        return app._saved(case, [series], actor, idempotency, 201, event_meta(actor, app.clock(), ctx))
+        meta = event_meta(actor, app.clock(), ctx)
+        check_requirements(ct, case.context(), app._unique_key)  # cross-case rules hold for imports too
+        keys = plan_keys(ct, case, None, app._unique_key, typed(meta, ct))
+        return app._saved(case, [series, *keys], actor, idempotency, 201, meta)
 
     key = series_key(ct.number_prefix, request.at, app.calendar.timezone, ct.number_format)
     with app._writers(("series", key)):  # another process taking the number meanwhile: decided again

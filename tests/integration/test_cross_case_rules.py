@@ -151,3 +151,22 @@ def test_problem_documents_through_the_api(database_url: str, tmp_path: Path) ->
         assert again.json()["other_case"]["number"] == first.json()["number"]
         missing = post("stored_value_card", "H-2")
         assert missing.status_code == 422 and missing.json()["type"].endswith("/prerequisite-missing")
+
+
+def test_imports_hold_the_same_keys(app: CaseTrail) -> None:
+    app.register_staff("imp", "导入", "it", ["importer"])
+    importer = app.get_staff("imp").as_actor()
+
+    def body(household: str) -> dict[str, object]:
+        return {"case": {"type": "membership_card", "title": "旧卡", "customer": {"household_id": household},
+                         "occurred_at": "2026-11-20T10:00:00+08:00"}, "actions": []}
+
+    imported = app.import_case(importer, body("H-7")).case
+    with pytest.raises(DuplicateCase) as refused:
+        card(app, "H-7")  # the imported card holds its household's key
+    assert refused.value.extra["other_case"]["number"] == imported.number
+    with pytest.raises(DuplicateCase):
+        app.import_case(importer, body("H-7"))
+    with pytest.raises(PrerequisiteMissing):
+        app.import_case(importer, {**body("H-8"), "case": {**body("H-8")["case"],  # type: ignore[dict-item]
+                                                           "type": "stored_value_card"}})

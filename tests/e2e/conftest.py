@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,6 +69,14 @@ class Server:
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_once(self, marker: str, within: float = 10.0) -> str:
+        """The log once it holds ``marker``: a request is logged after its response is sent,
+        so the line for the last request may land a moment after the client has its answer."""
+        deadline = time.monotonic() + within
+        while marker not in (text := self.log_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return text
 
     def open_case(self, case_type: str = "complaint", by: str = "agent", **body: Any) -> dict[str, Any]:
         payload = {"type": case_type, "title": "包裹破损", "customer": CUSTOMER, **body}

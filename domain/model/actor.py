@@ -20,8 +20,12 @@ NAMESPACE = uuid5(NAMESPACE_URL, "https://casetrail.invalid/ids")
 ROLES = (
     "agent", "supervisor", "dept_head", "sales_manager", "general_manager",
     "technician", "reviewer", "importer", "admin",
+    "employee", "finance_director", "cashier", "project_manager", "quality_manager",
 )
 READ_ONLY_ROLES = frozenset({"reviewer", "admin"})  # the built-in roles with acts = false
+# Held implicitly by every staff member who may act on cases (not by system processes):
+# a procedure any employee may start names it (「员工」: cash advance, referral registration).
+EMPLOYEE = "employee"
 
 
 def stable_id(kind: str, key: str) -> UUID:
@@ -49,7 +53,10 @@ class Actor:
         return "importer" in self.roles
 
     def has_any(self, roles: Any) -> bool:
-        return bool(set(self.roles) & set(roles))
+        wanted = set(roles)
+        if EMPLOYEE in wanted and not self.is_system and self.may_act:
+            return True
+        return bool(set(self.roles) & wanted)
 
     @property
     def may_act(self) -> bool:

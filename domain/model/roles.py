@@ -18,6 +18,7 @@ from typing import Any
 
 from domain.model.errors import CaseTypeError
 
+BUILTIN_SOURCE = "domain/model/case_types/_roles.toml"
 ROLE_KEYS = {"label", "label_en", "acts", "doc"}
 
 
@@ -37,7 +38,8 @@ class RoleCatalog:
     def build(cls, tables: Iterable[tuple[str, Mapping[str, Any]]]) -> RoleCatalog:
         """The catalog from ``(source file name, parsed _roles.toml)`` pairs, in order."""
         roles: dict[str, Role] = {}
-        for source, data in tables:
+        builtin: set[str] = set()
+        for index, (source, data) in enumerate(tables):
             unknown = set(data) - {"roles"}
             if unknown:
                 raise CaseTypeError(f"{source}: unknown keys {sorted(unknown)} (a role file has [roles.NAME] tables)")
@@ -48,14 +50,21 @@ class RoleCatalog:
                 where = f"{source}: key 'roles.{name}'"
                 if not name.isidentifier() or len(name) > 64:
                     raise CaseTypeError(f"{where}: a role name is letters, digits and '_' (at most 64)")
-                if name in roles:
-                    raise CaseTypeError(f"{where}: role {name!r} is defined already")
+                acts = spec.get("acts", True) if isinstance(spec, Mapping) else True
+                if name in roles and not (name in builtin and roles[name].acts == acts):
+                    # an operator may re-declare a built-in role (its label wins), never change whether it acts
+                    raise CaseTypeError(f"{where}: role {name!r} is defined already"
+                                        + (f" (built in, acts = {str(roles[name].acts).lower()})"
+                                           if name in builtin else ""))
+                builtin.discard(name)
                 if not isinstance(spec, Mapping) or set(spec) - ROLE_KEYS:
                     raise CaseTypeError(f"{where}: expected a table with {sorted(ROLE_KEYS)}")
                 if not isinstance(spec.get("label", ""), str) or not isinstance(spec.get("acts", True), bool):
                     raise CaseTypeError(f"{where}: 'label' is text and 'acts' is true or false")
                 roles[name] = Role(name, str(spec.get("label") or name), str(spec.get("label_en", "")),
                                    bool(spec.get("acts", True)))
+                if index == 0 and source.endswith(BUILTIN_SOURCE):
+                    builtin.add(name)
         return cls(roles)
 
     def names(self) -> list[str]:

@@ -62,7 +62,7 @@ def test_an_operator_folder_adds_types_and_roles(tmp_path: Path) -> None:
     registry = CaseTypeRegistry.load(folder(tmp_path))
     assert "cash_advance" in registry.names()
     assert {"cfo", "cashier"} <= set(registry.roles.names())
-    check_staff_fields("wang", "王会计", "finance", ["cashier"], registry.roles.names())
+    check_staff_fields("wang", "王会计", "finance", ["cfo"], registry.roles.names())
 
 
 @pytest.mark.parametrize("mistake, key", [
@@ -84,7 +84,7 @@ def test_roles_a_type_needs_must_be_in_the_catalog(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("roles_text, problem", [
-    ('[roles.agent]\nlabel = "again"\n', "defined already"),
+    ('[roles.agent]\nlabel = "again"\nacts = false\n', "defined already .built in, acts = true"),
     ('[roles."bad name"]\nlabel = "x"\n', "letters, digits"),
     ('[roles.cfo]\ncolour = "red"\n', "expected a table"),
     ('cfo = "x"\n', "unknown keys"),
@@ -94,9 +94,15 @@ def test_malformed_role_files_are_refused(tmp_path: Path, roles_text: str, probl
         CaseTypeRegistry.load(folder(tmp_path, roles=roles_text))
 
 
+def test_an_operator_may_relabel_a_built_in_role(tmp_path: Path) -> None:
+    # an operator folder written before 出纳 became a built-in role keeps loading; its label wins
+    registry = CaseTypeRegistry.load(folder(tmp_path, roles=ROLES_FILE.replace('"出纳"', '"出纳（总部）"')))
+    assert {r["name"]: r["label"] for r in registry.roles.describe()}["cashier"] == "出纳（总部）"
+
+
 def test_staff_roles_come_from_the_catalog() -> None:
     with pytest.raises(InvalidFields, match="unknown roles"):
-        check_staff_fields("wang", "王会计", "finance", ["cashier"])  # not a built-in role
+        check_staff_fields("wang", "王会计", "finance", ["cfo"])  # not a built-in role
 
 
 def test_case_type_dirs_come_from_the_environment(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from api.app import create_app
-from tests.support import CUSTOMER, ORDER_CUSTOMER, STAFF, World
+from tests.support import CUSTOMER, ORDER_CUSTOMER, World
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -22,7 +22,7 @@ with warnings.catch_warnings():
 class ApiWorld(World):
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
-        self.tokens = {staff: self.app.issue_token(staff) for staff in STAFF}
+        self.tokens = {staff: self.app.issue_token(staff) for staff in self.staff}
         self.client = TestClient(create_app(self.app, configure_logs=False))
 
     def headers(self, by: str) -> dict[str, str]:

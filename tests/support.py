@@ -41,12 +41,26 @@ CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "m
 ORDER_CUSTOMER = {"id": "K-1", "name": "李记", "is_new": False}
 
 
+# The procedure library's roles (tests/procedures): ``World(url, extra_staff=LIBRARY_STAFF)``.
+LIBRARY_STAFF = {
+    "finance_director": ("finance", ["finance_director"]),
+    "cashier": ("finance", ["cashier"]),
+    "project_manager": ("sales", ["project_manager"]),
+    "quality_manager": ("quality", ["quality_manager"]),
+    "sales_head": ("sales", ["dept_head"]),  # the sales department's head
+    "seller": ("sales", ["agent"]),  # a salesperson (an employee of the sales department)
+    "seller2": ("sales", ["agent"]),
+}
+
+
 class World:
-    def __init__(self, url: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, url: str | None = None, extra_staff: dict[str, tuple[str, list[str]]] | None = None,
+                 **kwargs: Any) -> None:
         self.now = START
         env = env_for_url(url) if url else {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         self.app = CaseTrail(env, clock=lambda: self.now, **kwargs)
-        for staff_id, (dept, roles) in STAFF.items():
+        self.staff = {**STAFF, **(extra_staff or {})}
+        for staff_id, (dept, roles) in self.staff.items():
             self.app.register_staff(staff_id, staff_id.title(), dept, roles)
 
     def actor(self, staff_id: str) -> Actor:

@@ -19,7 +19,7 @@ saved in the same transaction as the case, so two cases racing for the same
 key cannot both win (optimistic concurrency, like the number series). A
 case claims the key when it enters the rule's states, releases it when it
 leaves them, and moves its claim when a correction changes the key's value.
-A duplicate is a 409 ``duplicate`` problem naming the case that holds the
+A duplicate is a 422 ``duplicate`` problem naming the case that holds the
 key; a missing prerequisite a 422 ``prerequisite-missing``.
 """
 
@@ -42,7 +42,7 @@ REQUIRES_KEYS = {"type", "unique", "key", "message", "doc"}
 
 
 class DuplicateCase(DomainError):
-    status = 409
+    status = 422
     kind = "duplicate"
     title = "Another case holds this key"
 

@@ -3,7 +3,7 @@
 Through the application on both databases: a duplicate is refused naming
 the holder, a prerequisite missing is refused, a key is released when its
 case leaves the rule's states and moved by a correction, and eight threads
-racing for one key leave exactly one holder. Through the API: the 409
+racing for one key leave exactly one holder. Through the API: the 422
 ``duplicate`` and 422 ``prerequisite-missing`` problem documents.
 """
 
@@ -147,7 +147,7 @@ def test_problem_documents_through_the_api(database_url: str, tmp_path: Path) ->
         first = post("membership_card", "H-1")
         assert first.status_code == 201, first.text
         again = post("membership_card", "H-1")
-        assert again.status_code == 409 and again.json()["type"].endswith("/duplicate"), again.text
+        assert again.status_code == 422 and again.json()["type"].endswith("/duplicate"), again.text
         assert again.json()["other_case"]["number"] == first.json()["number"]
         missing = post("stored_value_card", "H-2")
         assert missing.status_code == 422 and missing.json()["type"].endswith("/prerequisite-missing")

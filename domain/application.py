@@ -460,7 +460,7 @@ class CaseTrail(ChainedApplication):
             linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
                                fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=typed(meta, target),
                                holder=self.directory.holder,
-                               links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
+                               links=[{"rel": f.back_link, "case_id": str(case.id), "number": case.number}])
             case.add_link(f.link, linked.id, number, typed(meta, ct))
             out += [linked, series, *plan_keys(target, linked, None, self._unique_key, typed(meta, target))]
         spec = ct.action(action)

@@ -372,7 +372,7 @@ class Case(PlainCopy, Aggregate):
                 raise InvalidFields(f"{name}: unknown staff member {values[name]!r}",
                                     errors=[{"field": name, "problem": "unknown staff member"}])
         if spec.assigns:
-            change("assignee", values["assignee"])
+            change("assignee", values[spec.assigns if isinstance(spec.assigns, str) else "assignee"])
             if values.get("department"):
                 change("department", values["department"])
         if spec.assign_actor:
@@ -405,6 +405,10 @@ class Case(PlainCopy, Aggregate):
         check_constraints(ct, {**self._after(changes), **moments(at, calendar.zone)}, named,
                           lambda path: change(path, None), {spec.name})
         ctx = self._after(changes)
+        for rule in spec.to_when:  # a conditional transition (a passed test with the owner's signature)
+            if matches(rule["when"], {**ctx, "input": values}):
+                to_state = rule["to"]
+                break
         approvals = self._plan_approvals(ct, spec, actor, at, values)
         if approvals is not None and spec.to_when_approved and ApprovalState.of(approvals).complete:
             to_state = spec.to_when_approved

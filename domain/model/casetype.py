@@ -43,7 +43,7 @@ ACTION_KEYS = {
     "to_when_approved", "fields", "sets", "assigns", "assign_actor", "increments",
     "to_at_count", "increment_by", "guards", "conflict_when_taken", "extends", "corrects", "doc",
     "records_on_link", "offers", "restricted_to_offer", "idempotent_for_assignee", "stamps",
-    "opener", "computes",
+    "opener", "computes", "to_when",
 }
 TYPE_KEYS = {
     "name", "title", "version", "number_prefix", "number_format", "initial_state", "states", "closed_states",
@@ -74,7 +74,7 @@ class ActionSpec:
     to_when_approved: str | None = None
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)
     sets: Mapping[str, str] = field(default_factory=dict)
-    assigns: bool = False
+    assigns: bool | str = False  # true: the action's ``assignee`` field; a name: that field
     assign_actor: bool = False
     increments: str | None = None
     increment_by: str | None = None
@@ -92,6 +92,7 @@ class ActionSpec:
     stamps: Mapping[str, Any] | None = None  # {"field", ...}: record a computed value (arrive: on_time/late)
     opener: bool = False  # the staff member who opened the case may take it (the requester, the referrer)
     computes: Mapping[str, str] = field(default_factory=dict)  # case path -> CEL expression of its new value
+    to_when: tuple[Mapping[str, Any], ...] = ()  # [{when, to}]: the first that holds (over case and input) moves
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,13 @@ def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> Action
     if not isinstance(computes, Mapping):
         raise CaseTypeError(f"{w}.computes must be a table of field = expression")
     computes = {str(k): check_expression(v, f"{w}.computes.{k}") for k, v in computes.items()}
+    to_when = data.get("to_when") or []
+    if not isinstance(to_when, list) or not all(isinstance(t, Mapping) and set(t) == {"when", "to"} for t in to_when):
+        raise CaseTypeError(f"{w}.to_when: a list of {{ when = condition, to = state }} tables")
+    for i, t in enumerate(to_when):
+        check_condition(t["when"], f"{w}.to_when[{i}]")
+        if t["to"] not in states:
+            raise CaseTypeError(f"{w}.to_when[{i}].to: state {t['to']!r} is not in 'states'")
     count = data.get("to_at_count")
     if count is not None and (not isinstance(count, Mapping) or count.get("to") not in states):
         raise CaseTypeError(f"{w}.to_at_count needs 'at' and a valid 'to' state")
@@ -300,7 +308,7 @@ def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> Action
         to_when_approved=data.get("to_when_approved"),
         fields=fields,
         sets=sets,
-        assigns=bool(data.get("assigns", False)),
+        assigns=data["assigns"] if isinstance(data.get("assigns"), str) else bool(data.get("assigns", False)),
         assign_actor=bool(data.get("assign_actor", False)),
         increments=data.get("increments"),
         increment_by=data.get("increment_by"),
@@ -317,6 +325,7 @@ def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> Action
         stamps=data.get("stamps"),
         opener=bool(data.get("opener", False)),
         computes=computes,
+        to_when=tuple(to_when),
     )
 
 
@@ -449,6 +458,7 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
             raise CaseTypeError(f"{source}: key 'approvals.rules[{i}]': 'chain' is required")
         check_chain(r["chain"], states, f"{source}: key 'approvals.rules[{i}]'")
     _check_ways_out(actions, states, closed, source)
+    _check_reachable(actions, clocks, states, closed, data["initial_state"], source)
     corrections = data.get("corrections") or {}
     if not isinstance(corrections, Mapping):
         raise CaseTypeError(f"{source}: key 'corrections' must be a table")
@@ -514,7 +524,8 @@ def _check_ways_out(actions: Mapping[str, ActionSpec], states: tuple[str, ...], 
         leaving = [
             a for a in actions.values()
             if (state in a.from_states or ANY_STATE in a.from_states or ALL_OPEN_STATES in a.from_states)
-            and any(t not in (None, state) for t in (a.to, a.to_when_approved, (a.to_at_count or {}).get("to")))
+            and any(t not in (None, state) for t in (a.to, a.to_when_approved, (a.to_at_count or {}).get("to"),
+                                                      *(x["to"] for x in a.to_when)))
         ]
         if not leaving:
             raise CaseTypeError(f"{source}: key 'states': state {state!r} is not closed and no action leaves it")
@@ -530,3 +541,29 @@ def _check_targets(actions: Mapping[str, ActionSpec], specs: Mapping[str, Mappin
             if head not in specs or rest not in specs[head]:
                 raise CaseTypeError(f"{source}: key 'actions.{a.name}.{key}': {target!r} is not a declared field "
                                     f"of the type (declare it under [fields] or [customer])")
+
+
+def _check_reachable(actions: Mapping[str, ActionSpec], clocks: Mapping[str, ClockSpec], states: tuple[str, ...],
+                     closed: tuple[str, ...], initial: str, source: str) -> None:
+    """Every state can be reached from the initial one (by actions, or by a breach that moves the case)."""
+    reached, todo = {initial}, [initial]
+    while todo:
+        state = todo.pop()
+        for a in actions.values():
+            if not (state in a.from_states or ANY_STATE in a.from_states
+                    or (ALL_OPEN_STATES in a.from_states and state not in closed)):
+                continue
+            for t in (a.to, a.to_when_approved, (a.to_at_count or {}).get("to"), *(x["to"] for x in a.to_when)):
+                if t and t not in reached:
+                    reached.add(t)
+                    todo.append(t)
+        if state not in closed:
+            for c in clocks.values():
+                t = c.on_breach.get("to")
+                if t and t not in reached:
+                    reached.add(t)
+                    todo.append(t)
+    missing = [s for s in states if s not in reached]
+    if missing:
+        raise CaseTypeError(f"{source}: key 'states': {missing} cannot be reached from {initial!r} "
+                            "(no action or breach leads there)")

@@ -1,4 +1,4 @@
-"""sales_visit (003 §13 3.2-3.4): a visit from the approved plan, reported within two days, promises followed up.
+"""sales_visit_record (003 §13 3.2-3.4): a visit from the approved plan, reported within two days, promises followed up.
 
 Through the HTTP API on both databases: a visit without the salesperson's
 approved plan for its month is a 422 ``.../prerequisite-missing``; only the
@@ -31,7 +31,7 @@ def approved_plan(world: ApiWorld, salesperson: str = "seller", month: str = "20
 
 
 def visit(world: ApiWorld, status: int = 201, by: str = "seller", **fields: Any) -> dict[str, Any]:
-    return world.open_view("sales_visit", by=by, customer=CUSTOMER, fields={**VISIT, **fields},
+    return world.open_view("sales_visit_record", by=by, customer=CUSTOMER, fields={**VISIT, **fields},
                            title="拜访 华南建材", status=status)
 
 

@@ -76,6 +76,11 @@ def _files(folders: Iterable[Path]) -> Iterator[Path]:
                 yield path
 
 
+def _folders(extra_dirs: Iterable[Path]) -> list[Path]:
+    """The built-in folder, then the extra ones, each once (checking the built-in folder itself reads it once)."""
+    return list(dict.fromkeys(Path(f).resolve() for f in [BUILTIN_DIR, *extra_dirs]))
+
+
 class CaseTypeRegistry:
     """The case types in force: the built-in ones plus those of extra folders."""
 
@@ -85,7 +90,7 @@ class CaseTypeRegistry:
 
     @classmethod
     def load(cls, *extra_dirs: Path) -> CaseTypeRegistry:
-        folders = [BUILTIN_DIR, *extra_dirs]
+        folders = _folders(extra_dirs)
         catalog = role_catalog(folders)
         common = _read_toml(BUILTIN_DIR / "_common.toml")
         types: dict[str, CaseType] = {}
@@ -119,7 +124,7 @@ class CaseTypeRegistry:
         """Every problem of the files in ``extra_dirs`` (with the built-ins they rely on):
         ``(file, message)`` pairs, one per file that fails, then the registry's own checks."""
         problems: list[tuple[Path, str]] = []
-        folders = [BUILTIN_DIR, *extra_dirs]
+        folders = _folders(extra_dirs)
         try:
             catalog = role_catalog(folders)
         except CaseTypeError as e:

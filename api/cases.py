@@ -12,6 +12,7 @@ of a case or its history are recorded in the access ledger
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -43,12 +44,19 @@ def casetrail(request: Request) -> CaseTrail:
     return request.app.state.casetrail
 
 
+CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,40}$")
+
+
 def case_id_param(request: Request) -> UUID:
+    """The case a ``{case_id}`` path names: its id (a UUID) or its number (``TS-202612-0001``; ids derive
+    from numbers, so a number needs no lookup — an unknown one is a 404 like an unknown id)."""
     raw = request.path_params["case_id"]
     try:
         case_id = UUID(raw)
     except ValueError:
-        raise bad_request(f"{raw[:80]!r} is not a case id (a UUID)") from None
+        if not CASE_NUMBER.match(raw):
+            raise bad_request(f"{raw[:80]!r} is neither a case id (a UUID) nor a case number") from None
+        case_id = Case.create_id(raw)
     structlog.contextvars.bind_contextvars(case_id=str(case_id))
     return case_id
 

@@ -93,7 +93,8 @@ IDEMPOTENCY_KEY = header("Idempotency-Key", {"type": "string", "minLength": 1, "
                                              "pattern": "^[\\x21-\\x7e]+$"},
                          "A retry with the same key and body returns the original response and records "
                          "nothing new; the same key with another body is refused (422).")
-CASE_ID = path_param("case_id", {"type": "string", "format": "uuid"}, "The case id")
+CASE_ID = path_param("case_id", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9-]{2,40}$"},
+                     "The case id (a UUID) or its number (TS-202612-0001)")
 POSITION_HEADER = {"description": "Notification position of the write (wait for it with ?min_position=)",
                    "schema": {"type": "integer"}}
 ETAG_HEADER = {"description": 'The case version, quoted: "<version>"', "schema": {"type": "string"}}

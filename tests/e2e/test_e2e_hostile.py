@@ -227,8 +227,9 @@ def test_unusual_but_valid_text_is_stored_verbatim(env: Any, media: str) -> None
     assert store.state()[0] > 0  # the table the SQL-looking strings name is still there
 
 
-NOT_A_UUID = ["..%2F..%2Fetc%2Fpasswd", "%00", "a" * 10_000, "not-a-uuid", "00000000-0000-0000-0000-00000000000g",
-              "{cid}x", "{cid}%00", "%ff%fe", SQL.replace(" ", "%20").replace(";", "%3B")]
+NOT_A_UUID = ["..%2F..%2Fetc%2Fpasswd", "%00", "a" * 10_000, "{cid}%00", "%ff%fe", SQL.replace(" ", "%20").replace(";", "%3B")]
+# neither an id nor a number of a case that exists, but shaped like a case number: a 404 like an unknown id
+LIKE_A_NUMBER = ["not-a-uuid", "00000000-0000-0000-0000-00000000000g", "{cid}x", "TS-209901-0001"]
 AS_OF = [("9999-12-31T23:59:59+14:00", 200), ("9999-12-31T23:59:59-14:00", 200), ("9998-12-31T23:59:59-14:00", 200),
          ("10000-01-01T00:00:00Z", 400), ("0000-01-01T00:00:00Z", 400), ("0001-01-01T00:00:00+14:00", 404),
          ("1970-01-01T00:00:00+14:00", 404), ("-1", 400), ("99999999999999999999", 400), ("1e400", 400), ("NaN", 400),
@@ -247,6 +248,7 @@ def test_hostile_paths_ids_times_and_query_parameters(env: Any) -> None:
     gets: list[tuple[httpx.Client, str, Any, int]] = [
         *[(agent, f"/v1/cases/{bad.format(cid=cid)}", None, 400) for bad in NOT_A_UUID[1:]],
         (agent, f"/v1/cases/{NOT_A_UUID[0]}", None, 404), (agent, f"/v1/cases/{uuid.uuid4()}/history", None, 404),
+        *[(agent, f"/v1/cases/{odd.format(cid=cid)}", None, 404) for odd in LIKE_A_NUMBER],
         (agent, f"/v1/cases/{cid.replace('-', '')}", None, 200), (agent, f"/v1/cases/{{{cid}}}", None, 200),
         (agent, "/v1/case-types/..%2F..%2Fetc%2Fpasswd", None, 404), (agent, "/v1/case-types/" + "x" * 5000, None, 404),
         (gm, f"/v1/staff/{SQL}/performance", {"from": "2026-01-01", "to": "2026-02-01"}, 200),

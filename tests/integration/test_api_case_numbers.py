@@ -1,0 +1,36 @@
+"""Case numbers in every ``/v1/cases/{id}`` route (API.md second edition), on both databases.
+
+A case is fetched, its history read and an action taken by its number
+(``TS-202611-0001``) exactly as by its id; an unknown number is a 404 like an
+unknown id; a path that is neither is a 400 problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api_support import ApiWorld
+
+
+@pytest.fixture
+def world(database_url: str) -> Iterator[ApiWorld]:
+    w = ApiWorld(database_url)
+    yield w
+    w.close()
+
+
+def test_a_case_by_its_number(world: ApiWorld) -> None:
+    case = world.open_view("complaint")
+    number = case["number"]
+    assert number == "TS-202611-0001"
+    by_number = world.call("GET", f"/v1/cases/{number}", "reviewer", status=200)
+    assert by_number["id"] == case["id"]
+    assert world.call("GET", f"/v1/cases/{number}/history", "reviewer", status=200)["items"][0]["version"] == 1
+    moved = world.call("POST", f"/v1/cases/{number}/actions/assign", "supervisor", {"assignee": "agent"}, status=200)
+    assert moved["status"] == "assigned" and moved["id"] == case["id"]
+    missing = world.call("GET", "/v1/cases/TS-202611-0999", "reviewer", status=404)
+    assert missing["type"].endswith("/not-found")
+    bad = world.call("GET", "/v1/cases/TS_2026!", "reviewer", status=400)
+    assert "neither a case id" in bad["detail"]

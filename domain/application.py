@@ -460,7 +460,7 @@ class CaseTrail(ChainedApplication):
             linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
                                fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=typed(meta, target),
                                holder=self.directory.holder,
-                               links=[{"rel": "origin", "case_id": str(case.id), "number": case.number}])
+                               links=[{"rel": f.back_link, "case_id": str(case.id), "number": case.number}])
             case.add_link(f.link, linked.id, number, typed(meta, ct))
             out += [linked, series, *plan_keys(target, linked, None, self._unique_key, typed(meta, target))]
         spec = ct.action(action)
@@ -573,10 +573,17 @@ class CaseTrail(ChainedApplication):
             case = self.get_case(case_id)
             at = self.clock()  # every event is dated by the server clock; `now` only selects
             ct = self.registry.get(case.case_type)
-            breached = case.record_breaches(ct, now or at, typed(event_meta(actor, at, CommandContext()), ct),
-                                            holder=self.directory.holder)
-            if breached:
-                self.save(case)
+            previous = case.status
+            before = (previous, copy.deepcopy(case.context())) if ct.unique else None
+            meta = typed(event_meta(actor, at, CommandContext()), ct)
+            breached = case.record_breaches(ct, now or at, meta, holder=self.directory.holder,
+                                            calendar=self.calendar)
+            if breached:  # what a breach does across cases: release keys, open follow-ups (after = "@breach:X")
+                others = plan_keys(ct, case, before, self._unique_key, meta) if ct.unique else []
+                cause = CommandContext("", f"{case.id}:{case.version}")
+                for name in breached:
+                    others += self._policies(case, ct, f"@breach:{name}", previous, at, cause, actor=actor)
+                self.save(case, *others)
             return list(breached)
 
         with self._writers(("case", str(case_id))):

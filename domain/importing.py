@@ -142,7 +142,7 @@ def _rebuild(app: CaseTrail, ct: Any, actor: Actor, request: ImportRequest, ctx:
                      at=request.at, calendar=app.calendar, meta=meta, holder=app.directory.holder)
     for i, item in enumerate(request.actions):
         case.record_breaches(ct, item.at, typed(event_meta(actor, item.at, ctx, imported=True), ct), at_due=True,
-                             holder=app.directory.holder)
+                             holder=app.directory.holder, calendar=app.calendar)
         meta = typed(event_meta(actor, item.at, ctx, imported=True), ct)
         if item.actor:
             meta["original_actor"] = item.actor

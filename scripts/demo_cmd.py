@@ -18,8 +18,11 @@ every role it creates, and a curl example.
 from __future__ import annotations
 
 import random
+import re
+import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,7 +45,16 @@ STAFF = [  # id, name, department, roles
     ("reviewer1", "赵敏", "compliance", ["reviewer"]),
     ("importer1", "数据导入", "it", ["importer"]),
     ("admin1", "系统管理员", "it", ["admin"]),
+    # the procedure library's roles
+    ("fd1", "钱总监", "finance", ["finance_director"]),
+    ("cashier1", "孙出纳", "finance", ["cashier"]),
+    ("pm1", "何经理", "sales", ["project_manager"]),
+    ("qm1", "林品管", "quality", ["quality_manager"]),
+    ("saleshead1", "黄经理", "sales", ["dept_head"]),
 ]
+PLANS_DIR = Path(__file__).parent / "demo_plans"  # <type>.toml: a few demo cases of each library type
+RELATIVE = re.compile(r"^\{(today|now)([+-]\d+)d(?: (\d\d):(\d\d))?\}$")
+SHANGHAI = timezone(timedelta(hours=8))
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["先生", "女士", "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳"]
 
@@ -63,7 +75,32 @@ class Plan:
     steps: list[Step]
     by: str = "agent1"
     customer: dict[str, Any] = field(default_factory=dict)
+    exact_customer: bool = False  # the plan's customer as written (a library type's own customer fields)
 
+
+def relative(value: Any, now: datetime) -> Any:
+    """``{today+3d}`` (a date), ``{now+1d}`` / ``{now+1d 15:00}`` (a local time): demo dates near the clock."""
+    if isinstance(value, dict):
+        return {k: relative(v, now) for k, v in value.items()}
+    found = RELATIVE.match(value) if isinstance(value, str) else None
+    if not found:
+        return value
+    kind, days, hh, mm = found.groups()
+    local = now.astimezone(SHANGHAI) + timedelta(days=int(days))
+    if hh is not None:
+        local = local.replace(hour=int(hh), minute=int(mm), second=0, microsecond=0)
+    return local.date().isoformat() if kind == "today" else local.isoformat(timespec="seconds")
+
+
+def library_plans() -> list[Plan]:
+    """The demo cases of the procedure library (``scripts/demo_plans/<type>.toml``)."""
+    out = []
+    for path in sorted(PLANS_DIR.glob("*.toml")):
+        for case in tomllib.loads(path.read_text(encoding="utf-8")).get("cases", []):
+            steps = [Step(s["action"], s["by"], dict(s.get("data") or {}), s.get("on")) for s in case.get("steps", [])]
+            out.append(Plan(path.stem, case["title"], dict(case.get("fields") or {}), steps, case.get("by", "agent1"),
+                            dict(case.get("customer") or {}), exact_customer=True))
+    return out
 
 def complaint(agent: str, severity: str, upto: int, outcome: str = "satisfied") -> list[Step]:
     approver = {"general": "sup1", "major": "head1", "crisis": "gm1"}[severity]
@@ -159,11 +196,14 @@ def plans(rng: random.Random, now: datetime) -> list[Plan]:
                                [Step("record_outcome", "sup1", {"result": "neutral", "score": 3,
                                                                 "improvement": "提前预约回访时间"})]]):
         out.append(Plan("return_visit", f"双十一回访活动 #{i + 1}", {"campaign": "双11"}, steps, by="sup1"))
+    out += library_plans()
     rng.shuffle(out)
     return out
 
 
 def customer_for(plan: Plan, rng: random.Random, i: int) -> dict[str, Any]:
+    if plan.exact_customer:
+        return dict(plan.customer)
     name = rng.choice(SURNAMES) + rng.choice(GIVEN)
     phone = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
     base: dict[str, Any] = {"id": f"C-{1000 + i}", "name": name, "phone": phone}
@@ -224,13 +264,13 @@ def load(app: CaseTrail, clock: SimClock, seed: int = 20261101) -> None:
     for i, plan in enumerate(all_plans):
         clock.now = real_now - timedelta(days=14) + slot * i
         case = app.open_case(actors[plan.by], plan.case_type, plan.title, customer_for(plan, rng, i),
-                             plan.fields, plan.fields.get("channel"))
+                             relative(plan.fields, clock.now), plan.fields.get("channel"))
         for step in plan.steps:
             clock.now += timedelta(minutes=rng.randrange(20, 240))
             target = case.id
             if step.on:
                 target = next(x["case_id"] for x in app.get_case(case.id).links if x["rel"] == step.on)
-            app.act(actors[step.by], target, step.action, step.data)
+            app.act(actors[step.by], target, step.action, relative(step.data, clock.now))
 
 
 @click.command()

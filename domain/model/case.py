@@ -37,6 +37,7 @@ from domain.model.errors import (
     ActionNotAllowed,
     AlreadyTaken,
     ApprovalNotAllowed,
+    CaseTypeError,
     DomainError,
     DuplicateApproval,
     GuardFailed,
@@ -44,9 +45,10 @@ from domain.model.errors import (
     RoleNotAllowed,
     UnknownAction,
 )
+from domain.model.expressions import ExpressionFailed, computed
 from domain.model.fields import validate_fields
 from domain.model.guards import check_guards, guards_hold
-from domain.model.moments import parse_time
+from domain.model.moments import moments, parse_time
 from domain.model.rederive import check_constraints, check_downgrades, check_locked, gating_paths, rederive_approvals
 from domain.model.topics import register_moved
 
@@ -68,6 +70,17 @@ def arrival(context: Mapping[str, Any], stamp: Mapping[str, Any], at: datetime) 
     if at <= parse_time(start) - early:
         return "on_time"
     return "late" if at > parse_time(end) else "in_window"
+
+
+def computed_value(ct: CaseType, path: str, expression: str, scope: Mapping[str, Any]) -> Any:
+    """The value an action's ``computes`` gives ``path``, checked against the field's spec."""
+    value = computed(expression, scope)
+    head, _, name = path.partition(".")
+    spec = {"fields": ct.fields, "customer": ct.customer}[head][name]
+    try:
+        return spec.coerce(value)
+    except (ValueError, CaseTypeError) as e:
+        raise ExpressionFailed(f"{path} = {expression!r} gave {value!r}, which {e}", rule=expression) from None
 
 
 class Case(PlainCopy, Aggregate):
@@ -121,8 +134,13 @@ class Case(PlainCopy, Aggregate):
         self.updated_at = meta["occurred_at"]
 
     @event("DeadlineBreached")
-    def _deadline_breached(self, clock: str, due_at: str, meta: Meta) -> None:
+    def _deadline_breached(self, clock: str, due_at: str, meta: Meta, changes: dict[str, list[Any]] | None = None,
+                           clock_changes: list[dict[str, Any]] | None = None) -> None:
         apply_clock_change(self.clocks, {"op": "breach", "name": clock})
+        for path, (_old, new) in (changes or {}).items():  # what the breach does: a system transition
+            self._set(path, new)
+        for change in clock_changes or ():
+            apply_clock_change(self.clocks, change)
         self.updated_at = meta["occurred_at"]
 
     @event("Escalated")
@@ -184,10 +202,12 @@ class Case(PlainCopy, Aggregate):
             if isinstance(fields_in, dict) and fields_in.setdefault("channel", channel) != channel:
                 raise InvalidFields("channel and fields.channel differ",
                                     errors=[{"field": "channel", "problem": "differs from fields.channel"}])
-        fields_v = validate_fields(case_type.fields, fields_in, what="fields")
-        context = {"fields": fields_v, "customer": customer_v, "type": case_type.name}
+        given = {k: v for k, v in case_type.fields.items() if not v.set_by_action}
+        fields_v = validate_fields(given, fields_in, what="fields")
+        context = {"fields": fields_v, "customer": customer_v, "type": case_type.name, "status":
+                   case_type.initial_state, **moments(at, calendar.zone)}
         named = {f"fields.{k}" for k in fields_v} | {f"customer.{k}" for k in customer_v}
-        check_constraints(case_type, context, named, lambda path: None)
+        check_constraints(case_type, context, named, lambda path: None, {OPEN})
         triggers = [OPEN, _enter(case_type.initial_state)]
         clock_changes = plan_clock_changes(case_type, {}, triggers, context, at, calendar)
         case = cls(
@@ -196,6 +216,7 @@ class Case(PlainCopy, Aggregate):
             clock_changes=clock_changes, meta=meta,
         )
         case._escalate_for(case_type, OPEN, meta, holder)
+        case._escalate_for(case_type, _enter(case_type.initial_state), meta, holder)
         return case
 
     def context(self) -> dict[str, Any]:
@@ -232,7 +253,14 @@ class Case(PlainCopy, Aggregate):
             return False
         if spec.approval == "grant" and actor.id in self.requesters():
             return False
+        if spec.approval and not spec.roles:
+            state = ApprovalState.of(self.approvals)
+            if spec.approval == "grant":
+                return state.step_for(actor.roles, actor.department) is not None
+            return state.may_reject(actor.roles, actor.department)
         if actor.has_any(self.roles_for(spec)):
+            return True
+        if spec.opener and actor.id == getattr(self, "opened_by", None):
             return True
         return spec.assignee and self.assignee is not None and self.assignee == actor.id
 
@@ -277,7 +305,8 @@ class Case(PlainCopy, Aggregate):
         if spec.approval:
             self._check_approver(spec, actor)
         elif not self.permits(spec, actor):
-            needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else [])
+            needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else []) + (
+                ["the staff member who opened it"] if spec.opener else [])
             raise RoleNotAllowed(f"{action} needs one of {needs}; you have {list(actor.roles)}",
                                  allowed_roles=needs)
         try:
@@ -313,13 +342,14 @@ class Case(PlainCopy, Aggregate):
                 raise DuplicateApproval(
                     f"{actor.id} already approved this case; one person may not approve twice in one chain",
                     granted=list(state.granted))
-            if not actor.has_any(state.grantable_roles()):
+            if state.step_for(actor.roles, actor.department) is None:
                 raise ApprovalNotAllowed(
-                    f"approval by {list(actor.roles)} is not required now; the chain needs "
-                    f"{state.grantable_roles()} (required {list(state.required)}, granted {state.granted_roles})",
+                    f"approval by {list(actor.roles)} of department {actor.department!r} is not required now; "
+                    f"the chain needs {state.describe_open()} (required {list(state.required)}, "
+                    f"granted {state.granted_roles})",
                     required=list(state.required), missing=state.missing)
-        elif not actor.has_any(state.required):
-            raise ApprovalNotAllowed(f"only a required approver {list(state.required)} may reject",
+        elif not state.may_reject(actor.roles, actor.department):
+            raise ApprovalNotAllowed(f"only a required approver {state.describe_open()} may reject",
                                      required=list(state.required))
 
     def _do(
@@ -336,13 +366,13 @@ class Case(PlainCopy, Aggregate):
 
         for name, target in spec.sets.items():
             if name in values:
-                change(f"fields.{target}", values[name])
+                change(target if "." in target else f"fields.{target}", values[name])
         for name, fspec in spec.fields.items():
             if fspec.type == "staff" and name in values and not known_staff(values[name]):
                 raise InvalidFields(f"{name}: unknown staff member {values[name]!r}",
                                     errors=[{"field": name, "problem": "unknown staff member"}])
         if spec.assigns:
-            change("assignee", values["assignee"])
+            change("assignee", values[spec.assigns if isinstance(spec.assigns, str) else "assignee"])
             if values.get("department"):
                 change("department", values["department"])
         if spec.assign_actor:
@@ -362,13 +392,23 @@ class Case(PlainCopy, Aggregate):
             change(f"counters.{spec.increments}", new)
             if spec.to_at_count and Decimal(str(new)) >= Decimal(str(spec.to_at_count["at"])):
                 to_state = spec.to_at_count["to"]
+        if spec.computes:
+            scope = {**self._after(changes), "input": values, "actor": actor.id, **moments(at, calendar.zone)}
+            for target, expression in spec.computes.items():
+                path = target if "." in target else f"fields.{target}"
+                change(path, computed_value(ct, path, expression, scope))
         if spec.corrects:
             self._plan_correction(ct, values, change)
             check_locked(ct, self.status, changes, lambda: self.allowed_actions(ct, actor))
         check_downgrades(ct, changes, actor)
-        named = set(changes) | {f"fields.{t}" for n, t in spec.sets.items() if n in values}
-        check_constraints(ct, self._after(changes), named, lambda path: change(path, None))
+        named = set(changes) | {t if "." in t else f"fields.{t}" for n, t in spec.sets.items() if n in values}
+        check_constraints(ct, {**self._after(changes), **moments(at, calendar.zone)}, named,
+                          lambda path: change(path, None), {spec.name})
         ctx = self._after(changes)
+        for rule in spec.to_when:  # a conditional transition (a passed test with the owner's signature)
+            if matches(rule["when"], {**ctx, "input": values}):
+                to_state = rule["to"]
+                break
         approvals = self._plan_approvals(ct, spec, actor, at, values)
         if approvals is not None and spec.to_when_approved and ApprovalState.of(approvals).complete:
             to_state = spec.to_when_approved
@@ -392,6 +432,8 @@ class Case(PlainCopy, Aggregate):
             clock_changes=clock_changes, approvals=approvals, meta=meta,
         )
         self._escalate_for(ct, spec.name, meta, holder)
+        if to_state != changes.get("status", [to_state])[0]:
+            self._escalate_for(ct, _enter(to_state), meta, holder)
 
     def _after(self, changes: Mapping[str, list[Any]]) -> dict[str, Any]:
         """The case's context as ``changes`` would leave it."""
@@ -411,8 +453,9 @@ class Case(PlainCopy, Aggregate):
         if path == "title":
             change("title", values["value"])
             return
-        if specs is None or rest not in specs:
-            allowed = ["title"] + [f"fields.{k}" for k in ct.fields] + [f"customer.{k}" for k in ct.customer]
+        if specs is None or rest not in specs or specs[rest].set_by_action:
+            allowed = ["title"] + [f"fields.{k}" for k, v in ct.fields.items() if not v.set_by_action] + [
+                f"customer.{k}" for k, v in ct.customer.items() if not v.set_by_action]
             raise InvalidFields(f"correct_field: cannot correct {path!r}; correctable: {allowed}",
                                 errors=[{"field": "field", "problem": "not a correctable field"}])
         raw: Any = values["value"]
@@ -432,12 +475,12 @@ class Case(PlainCopy, Aggregate):
         self, ct: CaseType, spec: ActionSpec, actor: Actor, at: datetime, values: dict[str, Any]
     ) -> dict[str, Any] | None:
         if spec.computes_approvals:
-            chain = compute_chain(ct, self.context())
-            return {**chain, "granted": [], "requested_by": actor.id}
+            chain = compute_chain(ct, self.context(), actor.department)
+            return {**chain, "granted": [], "requested_by": actor.id, "requester_department": actor.department}
         if spec.approval == "grant":
             state = ApprovalState.of(self.approvals)
-            grantable = state.grantable_roles()
-            role = next((r for r in grantable if r in actor.roles), grantable[0] if grantable else "system")
+            grantable = state.missing[:1] if state.sequential else state.missing
+            role = state.step_for(actor.roles, actor.department) or (grantable[0] if grantable else "system")
             granted = list(state.granted) + [{"role": role, "by": actor.id, "at": at.isoformat()}]
             return {**self.approvals, "granted": granted}
         return None
@@ -456,14 +499,25 @@ class Case(PlainCopy, Aggregate):
             raise GuardFailed(f"{spec.name}: {e}") from None
 
     def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta, holder: Holder | None = None) -> None:
-        done = {e["to_role"] for e in self.escalations if e["clock"] is None}
+        done = {(e["to_role"], e.get("to_staff")) for e in self.escalations if e["clock"] is None}
         for rule in ct.escalations:
-            if trigger in rule.get("on", []) and rule["to"] not in done and matches(rule.get("when"), self.context()):
-                self._escalated(to_role=rule["to"], reason=rule.get("reason", ""), clock=None, meta=meta,
-                                to_staff=holder(rule["to"], self.department) if holder else None)
+            if trigger not in rule.get("on", []) or not matches(rule.get("when"), self.context()):
+                continue
+            role = str(rule.get("to") or "")
+            if rule.get("to_staff"):  # to a person: who opened it, the assignee, or a staff field's value
+                who = {"opener": getattr(self, "opened_by", None), "assignee": self.assignee}.get(
+                    rule["to_staff"], lookup(self.context(), str(rule["to_staff"])))
+                staff = str(who) if who and not str(who).startswith("system:") else None
+            else:
+                staff = holder(role, self.department) if holder else None
+            if not role and staff is None:
+                continue  # nobody to tell (a person field left empty)
+            if (role, staff) in done if rule.get("to_staff") else role in {r for r, _ in done}:
+                continue  # once per role (or per person)
+            self._escalated(to_role=role, reason=rule.get("reason", ""), clock=None, meta=meta, to_staff=staff)
 
     def record_breaches(self, ct: CaseType, now: datetime, meta: Meta, *, at_due: bool = False,
-                        holder: Holder | None = None) -> list[str]:
+                        holder: Holder | None = None, calendar: BusinessCalendar | None = None) -> list[str]:
         """Record DeadlineBreached + Escalated for each running clock past due (once per clock),
         dated by ``meta`` (or, ``at_due``, for an import: at the due time each clock missed)."""
         breached = []
@@ -472,15 +526,33 @@ class Case(PlainCopy, Aggregate):
             if at_due:
                 due = max(datetime.fromisoformat(clock["due_at"]), datetime.fromisoformat(self.updated_at))
                 meta = {**meta, "occurred_at": due.isoformat()}
-            self._deadline_breached(clock=clock["name"], due_at=clock["due_at"], meta=meta)
-            role = self._next_role_up(ct, clock.get("escalate_to"))
-            self._escalated(to_role=role, reason=f"{clock['name']} deadline {clock['due_at']} breached",
-                            clock=clock["name"], meta=meta, to_staff=holder(role, self.department) if holder else None)
+            spec = ct.clocks.get(clock["name"])
+            then = spec.on_breach if spec is not None else {}
+            changes: dict[str, list[Any]] = {}
+            moves = then.get("to") and then["to"] != self.status and ct.is_open_state(self.status)
+            if moves:  # the system moves the case (referral -> expired, advance -> overdue)
+                changes["status"] = [self.status, then["to"]]
+            triggers = [f"@breach:{clock['name']}"] + ([_enter(then["to"])] if moves else [])
+            after = {**self.context(), "status": then["to"] if moves else self.status}
+            clocks = {**self.clocks, clock["name"]: {**clock, "state": "breached"}}
+            at = datetime.fromisoformat(meta["occurred_at"])
+            clock_changes = plan_clock_changes(ct, clocks, triggers, after, at, calendar) if calendar else []
+            self._deadline_breached(clock=clock["name"], due_at=clock["due_at"], meta=meta,
+                                    changes=changes or None, clock_changes=clock_changes or None)
+            if then.get("escalate", True):
+                role = self._next_role_up(ct, clock.get("escalate_to"))
+                self._escalated(to_role=role, reason=f"{clock['name']} deadline {clock['due_at']} breached",
+                                clock=clock["name"], meta=meta,
+                                to_staff=holder(role, self.department) if holder else None)
+            for trigger in triggers:
+                self._escalate_for(ct, trigger, meta, holder)
             breached.append(clock["name"])
         return breached
 
     def _next_role_up(self, ct: CaseType, preferred: str | None) -> str:
         ladder = list(ct.escalation_ladder)
+        if preferred and preferred not in ladder:
+            return preferred  # a role outside the ladder (the finance director): straight to it
         reached = [e["to_role"] for e in self.escalations if e["to_role"] in ladder]
         level = max((ladder.index(r) for r in reached), default=0)
         if preferred in ladder:

@@ -17,12 +17,16 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from domain.model.approvals import check_chain
 from domain.model.conditions import check_condition
+from domain.model.deadlines import DueRule, parse_due
 from domain.model.durations import Duration, parse_duration
 from domain.model.errors import CaseTypeError
+from domain.model.expressions import check_expression
 from domain.model.fields import FieldSpec
 from domain.model.numbering import DEFAULT_FORMAT, NumberFormatError, check_format
 from domain.model.schedules import ScheduleSpec, schedules
@@ -39,6 +43,7 @@ ACTION_KEYS = {
     "to_when_approved", "fields", "sets", "assigns", "assign_actor", "increments",
     "to_at_count", "increment_by", "guards", "conflict_when_taken", "extends", "corrects", "doc",
     "records_on_link", "offers", "restricted_to_offer", "idempotent_for_assignee", "stamps",
+    "opener", "computes", "to_when",
 }
 TYPE_KEYS = {
     "name", "title", "version", "number_prefix", "number_format", "initial_state", "states", "closed_states",
@@ -48,7 +53,8 @@ TYPE_KEYS = {
     "constraints",
 }
 CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to",
-              "doc", "follows"}
+              "doc", "follows", "due", "on_breach"}
+BREACH_KEYS = {"to", "escalate"}
 # Targets the monthly department report compares its rates with (percent, 0-100).
 REPORT_TARGETS = {"handling_rate_pct", "return_visit_rate_pct", "satisfaction_rate_pct"}
 GUARD_KINDS = {"field_in", "approvals_complete", "min_ratio", "max_span", "linked_outcome_in", "data_required",
@@ -68,7 +74,7 @@ class ActionSpec:
     to_when_approved: str | None = None
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)
     sets: Mapping[str, str] = field(default_factory=dict)
-    assigns: bool = False
+    assigns: bool | str = False  # true: the action's ``assignee`` field; a name: that field
     assign_actor: bool = False
     increments: str | None = None
     increment_by: str | None = None
@@ -84,6 +90,9 @@ class ActionSpec:
     restricted_to_offer: bool = False  # when offered, only those staff may take it
     idempotent_for_assignee: bool = False  # the assignee taking it again: 200, nothing recorded
     stamps: Mapping[str, Any] | None = None  # {"field", ...}: record a computed value (arrive: on_time/late)
+    opener: bool = False  # the staff member who opened the case may take it (the requester, the referrer)
+    computes: Mapping[str, str] = field(default_factory=dict)  # case path -> CEL expression of its new value
+    to_when: tuple[Mapping[str, Any], ...] = ()  # [{when, to}]: the first that holds (over case and input) moves
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,20 @@ class ClockSpec:
     escalate_to: str | None = None
     when: Mapping[str, Any] | str | None = None
     follows: str | None = None  # the link whose case holds the real clock (breached there)
+    due: DueRule | None = None  # due from a field and/or a calendar anchor (domain.model.deadlines)
+    duration_expr: str | None = None  # a CEL expression giving the duration text
+    on_breach: Mapping[str, Any] = field(default_factory=dict)  # {"to": state, "escalate": bool}
 
     def duration_for(self, context: Mapping[str, Any]) -> Duration:
+        if self.duration_expr:
+            from domain.model.expressions import ExpressionFailed, evaluate
+
+            text = evaluate(self.duration_expr, context)
+            try:
+                return parse_duration(str(text))
+            except ValueError:
+                raise ExpressionFailed(f"clock {self.name}: {self.duration_expr!r} gave {text!r}, not a duration",
+                                       rule=self.duration_expr) from None
         if self.duration_by:
             from domain.model.conditions import lookup
 
@@ -261,6 +282,17 @@ def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> Action
     for s in sets:
         if s not in fields:
             raise CaseTypeError(f"{w}.sets: {s!r} is not one of the action's fields")
+    computes = data.get("computes") or {}
+    if not isinstance(computes, Mapping):
+        raise CaseTypeError(f"{w}.computes must be a table of field = expression")
+    computes = {str(k): check_expression(v, f"{w}.computes.{k}") for k, v in computes.items()}
+    to_when = data.get("to_when") or []
+    if not isinstance(to_when, list) or not all(isinstance(t, Mapping) and set(t) == {"when", "to"} for t in to_when):
+        raise CaseTypeError(f"{w}.to_when: a list of {{ when = condition, to = state }} tables")
+    for i, t in enumerate(to_when):
+        check_condition(t["when"], f"{w}.to_when[{i}]")
+        if t["to"] not in states:
+            raise CaseTypeError(f"{w}.to_when[{i}].to: state {t['to']!r} is not in 'states'")
     count = data.get("to_at_count")
     if count is not None and (not isinstance(count, Mapping) or count.get("to") not in states):
         raise CaseTypeError(f"{w}.to_at_count needs 'at' and a valid 'to' state")
@@ -276,7 +308,7 @@ def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> Action
         to_when_approved=data.get("to_when_approved"),
         fields=fields,
         sets=sets,
-        assigns=bool(data.get("assigns", False)),
+        assigns=data["assigns"] if isinstance(data.get("assigns"), str) else bool(data.get("assigns", False)),
         assign_actor=bool(data.get("assign_actor", False)),
         increments=data.get("increments"),
         increment_by=data.get("increment_by"),
@@ -291,18 +323,35 @@ def _action(name: str, data: Any, states: tuple[str, ...], where: str) -> Action
         restricted_to_offer=bool(data.get("restricted_to_offer", False)),
         idempotent_for_assignee=bool(data.get("idempotent_for_assignee", False)),
         stamps=data.get("stamps"),
+        opener=bool(data.get("opener", False)),
+        computes=computes,
+        to_when=tuple(to_when),
     )
 
 
-def _clock(name: str, data: Any, actions: Mapping[str, Any], where: str) -> ClockSpec:
+def _clock(name: str, data: Any, actions: Mapping[str, Any], where: str,
+           specs: Mapping[str, Mapping[str, FieldSpec]] | None = None,
+           states: tuple[str, ...] = ()) -> ClockSpec:
     w = f"{where}: key 'clocks.{name}'"
     if not isinstance(data, Mapping):
         raise CaseTypeError(f"{w} must be a table")
     unknown = set(data) - CLOCK_KEYS
     if unknown:
         raise CaseTypeError(f"{w}: unknown keys {sorted(unknown)}")
-    if "duration" not in data:
-        raise CaseTypeError(f"{w}: 'duration' is required")
+    if "duration" not in data and "due" not in data:
+        raise CaseTypeError(f"{w}: 'duration' or 'due' is required")
+    due = parse_due(data["due"], specs or {}, f"{w}.due") if "due" in data else None
+    duration, expr = Duration(Decimal(0), "m"), None
+    if "duration" in data:
+        try:
+            duration = parse_duration(str(data["duration"]))
+        except ValueError:  # not a duration: a CEL expression that gives one ("... ? '15d' : '20d'")
+            expr = check_expression(data["duration"], f"{w}.duration")
+    on_breach = data.get("on_breach") or {}
+    if not isinstance(on_breach, Mapping) or set(on_breach) - BREACH_KEYS:
+        raise CaseTypeError(f"{w}.on_breach: expected a table with some of {sorted(BREACH_KEYS)}")
+    if "to" in on_breach and on_breach["to"] not in states:
+        raise CaseTypeError(f"{w}.on_breach.to: state {on_breach['to']!r} is not in 'states'")
     by = data.get("duration_by")
     if by is not None:
         if not isinstance(by, Mapping) or "field" not in by or not isinstance(by.get("map"), Mapping):
@@ -319,7 +368,10 @@ def _clock(name: str, data: Any, actions: Mapping[str, Any], where: str) -> Cloc
         raise CaseTypeError(f"{w}: 'start' is required")
     return ClockSpec(
         name=name,
-        duration=_duration(data["duration"], f"{w}.duration"),
+        duration=duration,
+        due=due,
+        duration_expr=expr,
+        on_breach=dict(on_breach),
         duration_by=by,
         max_total=_duration(data["max_total"], f"{w}.max_total") if "max_total" in data else None,
         escalate_to=data.get("escalate_to"),
@@ -392,7 +444,11 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
     raw_clocks = data.get("clocks", {})
     if not isinstance(raw_clocks, Mapping):
         raise CaseTypeError(f"{source}: key 'clocks' must be a table")
-    clocks = {n: _clock(n, c, actions, source) for n, c in raw_clocks.items()}
+    customer_specs = _fields(data.get("customer"), f"{source}: key 'customer'")
+    field_specs = _fields(data.get("fields"), f"{source}: key 'fields'")
+    specs = {"fields": field_specs, "customer": customer_specs}
+    clocks = {n: _clock(n, c, actions, source, specs, states) for n, c in raw_clocks.items()}
+    _check_targets(actions, specs, source)
     approvals = data.get("approvals", {}).get("rules") if isinstance(data.get("approvals"), Mapping) else None
     if "approvals" in data and approvals is None:
         raise CaseTypeError(f"{source}: key 'approvals' needs a 'rules' list")
@@ -400,7 +456,9 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
     for i, r in enumerate(rules):
         if "chain" not in r:
             raise CaseTypeError(f"{source}: key 'approvals.rules[{i}]': 'chain' is required")
+        check_chain(r["chain"], states, f"{source}: key 'approvals.rules[{i}]'")
     _check_ways_out(actions, states, closed, source)
+    _check_reachable(actions, clocks, states, closed, data["initial_state"], source)
     corrections = data.get("corrections") or {}
     if not isinstance(corrections, Mapping):
         raise CaseTypeError(f"{source}: key 'corrections' must be a table")
@@ -430,8 +488,8 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         closed_states=closed,
         open_roles=_strs(data.get("open_roles", ["agent"]), f"{source}: key 'open_roles'"),
         department=str(data.get("department", "cs")),
-        customer=_fields(data.get("customer"), f"{source}: key 'customer'"),
-        fields=_fields(data.get("fields"), f"{source}: key 'fields'"),
+        customer=customer_specs,
+        fields=field_specs,
         actions=actions,
         clocks=clocks,
         approvals=rules,
@@ -466,7 +524,46 @@ def _check_ways_out(actions: Mapping[str, ActionSpec], states: tuple[str, ...], 
         leaving = [
             a for a in actions.values()
             if (state in a.from_states or ANY_STATE in a.from_states or ALL_OPEN_STATES in a.from_states)
-            and any(t not in (None, state) for t in (a.to, a.to_when_approved, (a.to_at_count or {}).get("to")))
+            and any(t not in (None, state) for t in (a.to, a.to_when_approved, (a.to_at_count or {}).get("to"),
+                                                      *(x["to"] for x in a.to_when)))
         ]
         if not leaving:
             raise CaseTypeError(f"{source}: key 'states': state {state!r} is not closed and no action leaves it")
+
+
+def _check_targets(actions: Mapping[str, ActionSpec], specs: Mapping[str, Mapping[str, FieldSpec]],
+                   source: str) -> None:
+    """What an action sets or computes is a declared field of the type (``fields.X`` or ``customer.X``)."""
+    for a in actions.values():
+        targets = [(f"sets.{n}", t) for n, t in a.sets.items()] + [(f"computes.{t}", t) for t in a.computes]
+        for key, target in targets:
+            head, _, rest = target.partition(".") if "." in target else ("fields", "", target)
+            if head not in specs or rest not in specs[head]:
+                raise CaseTypeError(f"{source}: key 'actions.{a.name}.{key}': {target!r} is not a declared field "
+                                    f"of the type (declare it under [fields] or [customer])")
+
+
+def _check_reachable(actions: Mapping[str, ActionSpec], clocks: Mapping[str, ClockSpec], states: tuple[str, ...],
+                     closed: tuple[str, ...], initial: str, source: str) -> None:
+    """Every state can be reached from the initial one (by actions, or by a breach that moves the case)."""
+    reached, todo = {initial}, [initial]
+    while todo:
+        state = todo.pop()
+        for a in actions.values():
+            if not (state in a.from_states or ANY_STATE in a.from_states
+                    or (ALL_OPEN_STATES in a.from_states and state not in closed)):
+                continue
+            for t in (a.to, a.to_when_approved, (a.to_at_count or {}).get("to"), *(x["to"] for x in a.to_when)):
+                if t and t not in reached:
+                    reached.add(t)
+                    todo.append(t)
+        if state not in closed:
+            for c in clocks.values():
+                t = c.on_breach.get("to")
+                if t and t not in reached:
+                    reached.add(t)
+                    todo.append(t)
+    missing = [s for s in states if s not in reached]
+    if missing:
+        raise CaseTypeError(f"{source}: key 'states': {missing} cannot be reached from {initial!r} "
+                            "(no action or breach leads there)")

@@ -29,7 +29,8 @@ from typing import Any
 
 from domain.model.calendar import BusinessCalendar
 from domain.model.casetype import CaseType
-from domain.model.conditions import matches
+from domain.model.conditions import lookup, matches
+from domain.model.deadlines import due_at
 from domain.model.durations import Duration, parse_duration
 
 RUNNING, PAUSED, MET, BREACHED = "running", "paused", "met", "breached"
@@ -74,12 +75,18 @@ def plan_clock_changes(
             if spec.when and not matches(spec.when, context):
                 continue
             duration = spec.duration_for(context)
+            due = duration.due(at, calendar)
+            if spec.due is not None:
+                anchored = due_at(spec.due, at, context, calendar)
+                if anchored is None:
+                    continue  # its date field is empty: nothing to be due yet
+                due, duration = anchored, spec.due.after or Duration(Decimal(0), "m")
             changes.append(
                 {
                     "op": "start",
                     "name": spec.name,
                     "at": at.isoformat(),
-                    "due_at": duration.due(at, calendar).isoformat(),
+                    "due_at": due.isoformat(),
                     "duration": str(duration),
                     "policy_version": case_type.version,
                     "escalate_to": spec.escalate_to,
@@ -116,7 +123,16 @@ def plan_retiming(
     changes: list[dict[str, Any]] = []
     for spec in case_type.clocks.values():
         clock = clocks.get(spec.name)
-        if clock is None or clock["state"] not in ACTIVE or not spec.duration_by:
+        if clock is None or clock["state"] not in ACTIVE:
+            continue
+        if spec.due is not None and spec.due.source:  # due from a field: a corrected date moves it
+            if lookup(before, spec.due.source) != lookup(after, spec.due.source):
+                moved = due_at(spec.due, ts(clock["started_at"]), after, calendar)  # type: ignore[arg-type]
+                if moved is not None and moved.isoformat() != clock["due_at"]:
+                    changes.append({"op": "retime", "name": spec.name, "due_at": moved.isoformat(),
+                                    "duration": clock["duration"]})
+            continue
+        if not spec.duration_by and not spec.duration_expr:
             continue
         old, new = spec.duration_for(before), spec.duration_for(after)
         if old == new:

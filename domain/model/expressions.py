@@ -103,8 +103,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def holds(source: str, context: Mapping[str, Any]) -> bool:
-    """Evaluate a condition expression over a case's context; ``ExpressionFailed`` if it cannot be."""
+def evaluate(source: str, context: Mapping[str, Any]) -> Any:
+    """The value of an expression over a case's context; ``ExpressionFailed`` if it cannot be evaluated."""
     program = compile_expression(source)
     variables = cel.Context()  # one per evaluation: evaluations run in many threads at once
     for name, function in FUNCTIONS:
@@ -112,10 +112,26 @@ def holds(source: str, context: Mapping[str, Any]) -> bool:
     try:
         for key, value in context.items():
             variables.add_variable(key, plain(value))
-        result = program.execute(variables)
+        return program.execute(variables)
     except Exception as e:  # noqa: BLE001 - CEL raises plain Python errors for missing keys, types
         raise ExpressionFailed(f"the rule {source!r} could not be evaluated: {type(e).__name__}: {e}",
                                rule=source) from None
+
+
+def holds(source: str, context: Mapping[str, Any]) -> bool:
+    """Evaluate a condition expression over a case's context; ``ExpressionFailed`` if it cannot be."""
+    result = evaluate(source, context)
     if not isinstance(result, bool):
         raise ExpressionFailed(f"the rule {source!r} gave {result!r}, not true or false", rule=source)
     return result
+
+
+def computed(source: str, context: Mapping[str, Any]) -> Any:
+    """A value an action computes (text, number, true/false); ``ExpressionFailed`` for anything else."""
+    result = evaluate(source, context)
+    if isinstance(result, (str, bool)) or (isinstance(result, int)):
+        return result
+    if isinstance(result, float) and result.is_integer():
+        return int(result)
+    raise ExpressionFailed(f"the expression {source!r} gave {result!r}; a computed field is text, a whole number "
+                           "or true/false (money: yuan(...))", rule=source)

@@ -22,7 +22,7 @@ from domain.model.moments import parse_time
 FIELD_TYPES = ("string", "text", "enum", "int", "decimal", "bool", "datetime", "staff", "date", "pattern", "list",
                "attachment")
 SPEC_KEYS = {"type", "required", "default", "values", "min", "max", "max_length", "doc", "pattern", "check",
-             "items", "max_items"}
+             "items", "max_items", "set_by_action"}
 CHECKS = ("gb11643",)  # resident ID numbers: 17 digits and a check digit (GB 11643)
 MAX_ITEMS = 200
 MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
@@ -47,6 +47,7 @@ class FieldSpec:
     check: str | None = None
     items: Mapping[str, FieldSpec] | None = None
     max_items: int = MAX_ITEMS
+    set_by_action: bool = False  # written only by an action's sets/computes: not given on opening, not corrected
 
     @classmethod
     def from_mapping(cls, name: str, data: Any, where: str) -> FieldSpec:
@@ -98,6 +99,7 @@ class FieldSpec:
             check=check,
             items=items,
             max_items=max_items,
+            set_by_action=bool(data.get("set_by_action", False)),
         )
         if spec.default is not None:
             try:
@@ -200,6 +202,8 @@ class FieldSpec:
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "required": self.required}
+        if self.set_by_action:
+            out["set_by_action"] = True
         if self.values:
             out["values"] = list(self.values)
         if self.default is not None:

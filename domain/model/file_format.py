@@ -52,12 +52,16 @@ def case_type_schema() -> dict[str, Any]:
         "computes_approvals": {"type": "boolean"},
         "corrects": {"type": "boolean"}, "conflict_when_taken": {"type": "boolean"},
         "assign_actor": {"type": "boolean"},
-        "roles_by": TABLE, "to_at_count": TABLE,
+        "roles_by": TABLE, "to_at_count": TABLE, "opener": {"type": "boolean"},
+        "computes": {"type": "object", "additionalProperties": {"type": "string"}},
     }
     clock_props: dict[str, Any] = {
         "duration": {"type": "string"}, "max_total": {"type": "string"}, "start": STRINGS, "stop": STRINGS,
         "pause": STRINGS, "resume": STRINGS, "escalate_to": STRINGS, "duration_by": TABLE, "when": WHEN,
         "doc": {"type": "string"},
+        "due": _closed({"from": {"type": "string"}, "after": {"type": "string"}, "at": {"type": "string"}},
+                       {"from", "after", "at"}),
+        "on_breach": _closed({"to": {"type": "string"}, "escalate": {"type": "boolean"}}, {"to", "escalate"}),
     }
     type_props: dict[str, Any] = {
         "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}, "title": {"type": "string"},
@@ -78,5 +82,5 @@ def case_type_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
         "title": "casetrail case-type file", **schema,
         "$defs": {"field": field_schema(), "action": _closed(action_props, ACTION_KEYS),
-                  "clock": _closed(clock_props, CLOCK_KEYS, ("duration", "start"))},
+                  "clock": _closed(clock_props, CLOCK_KEYS, ("start",))},
     }

@@ -43,3 +43,9 @@ def parse_time(value: Any, zone: tzinfo | None = None, *, dates: bool = False) -
     if not 1970 <= moment.year <= 9998:
         raise ValueError(f"is out of range: {value!r}")
     return moment
+
+
+def moments(at: datetime, zone: tzinfo) -> dict[str, Any]:
+    """What a case-type expression knows of the time: ``now`` (a timestamp) and ``today``
+    (the local date as ``YYYY-MM-DD``, comparable with a date field)."""
+    return {"now": at, "today": at.astimezone(zone).date().isoformat()}

@@ -35,6 +35,7 @@ class FollowUp:
     title: str
     customer: dict[str, Any]
     fields: dict[str, Any]
+    back_link: str = "origin"  # the relation the new case names this one by
 
 
 def _sampled(case: Case, rate: Decimal) -> bool:
@@ -76,7 +77,8 @@ def follow_ups_for(case: Case, ct: CaseType, action: str, target_types: Mapping[
         title = str(rule.get("title", "{title}")).format(
             number=case.number, title=case.title, type=case.case_type
         )[:200]
-        out.append(FollowUp(index, rule["open"], rule.get("link", rule["open"]), title, customer, fields))
+        out.append(FollowUp(index, rule["open"], rule.get("link", rule["open"]), title, customer, fields,
+                            str(rule.get("back_link", "origin"))))
     return out
 
 

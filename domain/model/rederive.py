@@ -23,6 +23,7 @@ Clocks are re-timed by ``domain.clocks.plan_retiming``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,24 +33,35 @@ from domain.model.casetype import CaseType
 from domain.model.conditions import lookup, matches
 from domain.model.errors import ActionNotAllowed, InvalidFields, RoleNotAllowed
 
+_PATH = re.compile(r"\b(?:fields|customer)\.[A-Za-z_]\w*")
+
+
+def paths_of(when: Any) -> set[str]:
+    """The dotted paths a condition reads: a table's keys, or the ``fields.x`` / ``customer.x`` of an expression."""
+    if isinstance(when, str):
+        return set(_PATH.findall(when))
+    return set(when or {})
+
 
 def gating_paths(ct: CaseType) -> set[str]:
     """Dotted paths (``fields.amount``, ``customer.is_new``) read by the type's rules."""
     paths: set[str] = set()
     for rule in ct.approvals:
-        paths |= set(rule.get("when") or {})
+        paths |= paths_of(rule.get("when"))
     for rule in (*ct.escalations, *ct.constraints):
-        paths |= set(rule.get("when") or {}) | set(rule.get("unless") or {})
+        paths |= paths_of(rule.get("when")) | paths_of(rule.get("unless"))
     for spec in ct.actions.values():
         if spec.roles_by:
             paths.add(spec.roles_by["field"])
         for guard in spec.guards:
             paths |= {guard[k] for k in ("field", "of") if isinstance(guard.get(k), str) and "." in guard[k]}
-            paths |= set(guard.get("when") or {})
+            paths |= paths_of(guard.get("when"))
     for clock in ct.clocks.values():
-        paths |= set(clock.when or {})
+        paths |= paths_of(clock.when) | paths_of(clock.duration_expr)
         if clock.duration_by:
             paths.add(clock.duration_by["field"])
+        if clock.due is not None and clock.due.source:
+            paths.add(clock.due.source)
     return {p for p in paths if p.split(".", 1)[0] in ("fields", "customer")}
 
 
@@ -105,9 +117,12 @@ def rederive_approvals(ct: CaseType, context: Mapping[str, Any], approvals: Mapp
 
 
 def check_constraints(ct: CaseType, context: Mapping[str, Any], named: set[str],
-                      clear: Callable[[str], None]) -> None:
-    """Refuse (422) a case whose values break one of the type's constraints."""
+                      clear: Callable[[str], None], triggers: set[str] | None = None) -> None:
+    """Refuse (422) a case whose values break one of the type's constraints (those whose ``on``
+    names one of ``triggers`` — ``@open``, the action — or, without ``on``, after every change)."""
     for rule in ct.constraints:
+        if "on" in rule and not set(rule["on"]) & (triggers or set()):
+            continue
         if not matches(rule.get("when"), context):
             continue
         if "unless" in rule and matches(rule["unless"], context):

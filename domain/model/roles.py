@@ -99,7 +99,10 @@ def roles_named(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     if isinstance(approvals, Mapping):
         for i, rule in enumerate(approvals.get("rules") or []):
             if isinstance(rule, Mapping):
-                found += [(f"approvals.rules[{i}].chain", r) for r in _names(rule.get("chain", []))]
+                for step in rule.get("chain") or []:
+                    names = step if isinstance(step, str) else (
+                        (step.get("any_of") or [step.get("role")]) if isinstance(step, Mapping) else [])
+                    found += [(f"approvals.rules[{i}].chain", r) for r in _names(names)]
     for i, rule in enumerate(raw.get("escalations") or []):
         if isinstance(rule, Mapping) and rule.get("to"):
             found += [(f"escalations[{i}].to", r) for r in _names(rule["to"])]

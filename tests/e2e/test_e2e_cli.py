@@ -88,7 +88,8 @@ def test_demo_loads_once_and_prints_a_working_token_for_every_role(server: Serve
     printed = re.findall(r"^\s+(\w+)\s+(\w+)\s+(ct_\S+)$", out, re.M)
     roles = {role for role, _, _ in printed}
     assert roles == {"agent", "supervisor", "dept_head", "general_manager", "sales_manager", "technician",
-                     "reviewer", "importer", "admin"}
+                     "reviewer", "importer", "admin", "finance_director", "cashier", "project_manager",
+                     "quality_manager"}
     tokens = {who: token for _, who, token in printed}
     for _role, who, token in printed:  # every printed token works
         r = httpx.get(f"{server.url}/v1/case-types", headers={"Authorization": f"Bearer {token}"})
@@ -100,6 +101,17 @@ def test_demo_loads_once_and_prints_a_working_token_for_every_role(server: Serve
     assert len({e["case_id"] for e in feed["items"]}) >= 50
     types = httpx.get(f"{server.url}/v1/case-types", headers={"Authorization": f"Bearer {tokens['sup1']}"})
     assert types.status_code == 200
+    opened: set[str] = set()
+    after = 0
+    while True:  # every case event of the log, page by page
+        page = httpx.get(f"{server.url}/v1/events", params={"limit": 500, "after": after},
+                         headers={"Authorization": f"Bearer {tokens['reviewer1']}"}).json()
+        if not page["items"]:
+            break
+        opened |= {e["data"]["case_type"] for e in page["items"] if e["type"].endswith("Opened")}
+        after = page["last_position"]
+    shipped = {t["name"] for t in types.json()["items"]}
+    assert shipped <= opened, shipped - opened  # the demo holds a few cases of every shipped type
     def log_head() -> int:
         return json.loads(run_cli(url, "projections", "status", "--json").stdout)[0]["head"]
 

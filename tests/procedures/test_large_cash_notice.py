@@ -1,12 +1,12 @@
 """large_cash_notice (大额现金支出通知, 004 B3): a cash payment over 10,000.00 announced to finance.
 
 Proves on SQLite and PostgreSQL: any employee gives the notice, only for more than
-10,000.00; the cashier acknowledges it, draws the cash and pays it out against the
-payment request; only the finance director cancels; one notice per payment (a second is
+10,000.00 and at least three days before the pay day (also when corrected); the cashier
+acknowledges it, draws the cash and pays it out against the payment request; only the finance director cancels; one notice per payment (a second is
 a 422 duplicate naming the first, also once it is paid out; free again once the first
 is cancelled); finance has
-three days to prepare the cash: a late acknowledgement reaches the finance director and a
-late preparation climbs the ladder to the general manager.
+until 09:00 on the pay day to have the cash ready: a late acknowledgement reaches the
+finance director and a late preparation climbs the ladder to the general manager.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ PROBLEM = "https://casetrail.invalid/problems/"
 
 
 def notice(world: ApiWorld, by: str = "seller", status: int = 201, **fields: Any) -> dict[str, Any]:
-    body = {"amount": "36000.00", "pay_on": "2026-11-20", "payment_ref": "FKBX-202611-0007",
+    body = {"amount": "36000.00", "pay_on": "2026-11-19", "payment_ref": "FKBX-202611-0007",
             "purpose": "展会现场搭建尾款 (现金)", **fields}
     return world.open_view("large_cash_notice", by=by, fields=body, customer={}, status=status)
 
@@ -42,6 +42,9 @@ def test_only_more_than_ten_thousand_and_only_finance_acts(world: ApiWorld) -> N
     out = notice(world, status=422, amount="10000.00", pay_on="2026-11-31")
     assert out["type"] == PROBLEM + "invalid-fields"
     assert sorted(e["field"] for e in out["errors"]) == ["amount", "pay_on"]
+    out = notice(world, status=422, pay_on="2026-11-18")  # Monday for Wednesday: two days only
+    assert [e["field"] for e in out["errors"]] == ["pay_on"]
+    assert "提前三天" in out["detail"]
     case = notice(world, amount="10000.01")
     out = world.do(case, "acknowledge", "seller", status=403)
     assert (out["type"], out["allowed_roles"]) == (PROBLEM + "forbidden", ["cashier"])
@@ -76,16 +79,27 @@ def test_one_notice_per_payment(world: ApiWorld) -> None:
     assert out["other_case"]["number"] == again["number"]
 
 
+def test_a_pay_day_moved_forward_still_needs_three_days(world: ApiWorld) -> None:
+    case = notice(world)
+    out = world.do(case, "correct_field", "supervisor", status=422, field="pay_on", value="2026-11-17",
+                   reason="供应商要求提前")
+    assert [e["field"] for e in out["errors"]] == ["pay_on"]
+    case = world.do(case, "correct_field", "supervisor", field="pay_on", value="2026-11-23", reason="延期")
+    assert world.clock(case, "preparation")["due_at"].startswith("2026-11-23T09:00")  # the deadline moves
+
+
 def test_late_acknowledgement_and_late_preparation_climb_the_ladder(world: ApiWorld) -> None:
-    case = notice(world)  # Monday 10:00
+    case = notice(world)  # Monday 10:00, to be paid Thursday
     assert world.clock(case, "acknowledgement")["due_at"].startswith("2026-11-17T10:00")
-    assert world.clock(case, "preparation")["due_at"].startswith("2026-11-19T10:00")
+    assert world.clock(case, "preparation")["due_at"].startswith("2026-11-19T09:00")
     world.advance(days=1, minutes=1)
     assert world.app.record_breaches(case["id"]) == ["acknowledgement"]
     esc = world.show(case)["escalations"]
     assert [(e["to_role"], e["to_staff"]) for e in esc] == [("finance_director", "finance_director")]
     world.do(case, "acknowledge", "cashier")
-    world.advance(days=2)
+    world.advance(days=1, hours=22, minutes=58)  # Thursday 08:59
+    assert world.app.record_breaches(case["id"]) == []
+    world.advance(minutes=2)
     assert world.app.record_breaches(case["id"]) == ["preparation"]
     esc = world.show(case)["escalations"]
     assert esc[-1]["to_role"] == "general_manager"

@@ -1,11 +1,12 @@
 """payment_request (付款/报销审批, 004 B3 b): the life of a payment through the HTTP API.
 
-Proves on SQLite and PostgreSQL: the handler's form goes 部门经理 → 财务总监 → 总经理 in
-that order, the cashier pays only then and stamps it 付讫, posts it, the finance director
-reviews (复核) or queries it; the handler never approves their own form; an approver may
-send it back; a cash payment over 10,000.00 needs its large-cash notice (10,000.00 itself
-does not); a late approval reaches the general manager and a late payment the finance
-director.
+Proves on SQLite and PostgreSQL: only the handler hands the form in; it goes to the head
+of the handler's own department (部门经理), then 财务总监, then 总经理, in that order; the
+cashier pays only then and stamps it 付讫, posts it, the finance director reviews (复核) or
+queries it; the handler never approves their own form; an approver may send it back; a cash
+payment over 10,000.00 needs its large-cash notice (10,000.00 itself does not, a correction
+to cash does); a late approval reaches the general manager, a late payment and a payment not
+posted by the end of its working day the finance director.
 """
 
 from __future__ import annotations
@@ -65,20 +66,27 @@ def test_the_form_goes_through_three_approvals_is_paid_stamped_posted_and_review
 
 def test_approvals_are_taken_in_order_and_never_by_the_handler(world: ApiWorld) -> None:
     case = request(world)
+    out = world.do(case, "submit", "seller2", status=403)
+    assert out["type"] == PROBLEM + "forbidden"  # only the handler hands it in
     world.do(case, "submit", "seller")
+    # the first step is the head of the handler's department (sales), not any department head
+    out = world.do(case, "approve", "dept_head", status=403)
+    assert out["type"] == PROBLEM + "approval-not-allowed"
+    assert "dept_head (of department sales)" in out["detail"]
     out = world.do(case, "approve", "finance_director", status=403)
     assert out["type"] == PROBLEM + "approval-not-allowed"
     assert out["missing"] == ["dept_head", "finance_director", "general_manager"]
     out = world.do(case, "approve", "general_manager", status=403)
     assert out["type"] == PROBLEM + "approval-not-allowed"
-    # a department head's own reimbursement: they may not take its first approval
+    # a department head's own reimbursement: they may not take its first approval, nor may the
+    # head of another department; it can only be sent back or rejected (left to people)
     own = request(world, by="sales_head")
     world.do(own, "submit", "sales_head")
     out = world.do(own, "approve", "sales_head", status=403)
     assert out["type"] == PROBLEM + "approval-not-allowed"
     assert "may not approve" in out["detail"]
-    world.do(own, "approve", "dept_head")  # another department head may
-    assert world.show(own)["approvals"]["missing"] == ["finance_director", "general_manager"]
+    assert world.do(own, "approve", "dept_head", status=403)["type"] == PROBLEM + "approval-not-allowed"
+    assert world.do(own, "send_back", "finance_director", reason="请总经理直接审批")["status"] == "draft"
 
 
 def test_only_the_cashier_pays_and_only_once_every_approval_is_in(world: ApiWorld) -> None:
@@ -163,3 +171,16 @@ def test_a_late_approval_reaches_the_general_manager_and_a_late_payment_the_fina
         ("finance_director", "finance_director")
     view = world.do(paid, "pay", "cashier", stamp="付讫")
     assert world.clock(view, "payment")["state"] == "breached"
+
+
+def test_a_payment_not_posted_by_the_end_of_its_working_day_reaches_the_finance_director(world: ApiWorld) -> None:
+    case = approved(world)
+    world.advance(hours=7, minutes=30)  # Monday 17:30
+    case = world.do(case, "pay", "cashier", stamp="付讫")
+    assert world.clock(case, "posting")["due_at"].startswith("2026-11-16T18:00")  # 日清: the same day
+    world.advance(minutes=31)
+    assert world.app.record_breaches(case["id"]) == ["posting"]
+    esc = world.show(case)["escalations"][-1]
+    assert (esc["to_role"], esc["to_staff"], esc["clock"]) == ("finance_director", "finance_director", "posting")
+    case = world.do(case, "post", "cashier", journal_entry="现金日记账 #8", voucher="记-2611-040")
+    assert world.clock(case, "posting")["state"] == "breached"

@@ -4,9 +4,9 @@ Proves on SQLite and PostgreSQL: a listed product is priced from the list by the
 salesperson, a custom, non-standard or harness product only by finance (按财务部提供指导价);
 a quote below the guide price is refused unless it names an approved special price, the
 customer takes no VAT invoice and it is at most 6% off, or the product is 国标 (the
-salesperson decides); with a fee of x% the price must be guide / (1 - x%) to the fen; a sent
-quote is never corrected (电子报价单内不能修改); a non-standard or harness quote not sent
-within 24 hours reaches the sales manager.
+salesperson decides); with a fee of x% the price must be guide / (1 - x%) to the fen; prices
+are never given by hand nor corrected, and a sent quote not at all (电子报价单内不能修改); a
+non-standard or harness quote not sent within 24 hours reaches the sales manager.
 """
 
 from __future__ import annotations
@@ -86,17 +86,24 @@ def test_a_fee_is_built_into_the_price(world: ApiWorld) -> None:
     assert case["fields"]["fee_pct"] == "5.00"
 
 
-def test_a_sent_quote_is_never_corrected(world: ApiWorld) -> None:
+def test_prices_come_only_from_the_actions_and_a_sent_quote_is_never_corrected(world: ApiWorld) -> None:
+    out = world.open_view("quotation", by="seller", customer=BUYER, status=422, fields={
+        "product_kind": "custom", "product": "x", "quantity": 1, "guide_price": "10.00",
+        "guide_price_source": "finance"})
+    assert sorted(e["field"] for e in out["errors"]) == ["guide_price", "guide_price_source"]
     case = priced(world)
-    case = world.do(case, "correct_field", "supervisor", field="guide_price", value="96.00", reason="价目表更新")
-    assert case["fields"]["guide_price"] == "96.00"
-    out = world.do(case, "correct_field", "agent", status=403, field="guide_price", value="90.00", reason="x")
+    out = world.do(case, "correct_field", "supervisor", status=422, field="guide_price", value="90.00",
+                   reason="x")
+    assert out["type"] == PROBLEM + "invalid-fields"  # a price is never corrected
+    out = world.do(case, "correct_field", "agent", status=403, field="quantity", value="300", reason="x")
     assert out["type"] == PROBLEM + "forbidden"
-    case = world.do(case, "quote", "seller", quoted_price="96.00")
-    out = world.do(case, "correct_field", "supervisor", status=422, field="quoted_price", value="92.00",
-                   reason="客户还价")
+    case = world.do(case, "correct_field", "supervisor", field="quantity", value="300", reason="客户加量")
+    assert case["fields"]["quantity"] == 300
+    case = world.do(case, "quote", "seller", quoted_price="100.00")
+    out = world.do(case, "correct_field", "supervisor", status=422, field="quantity", value="200",
+                   reason="客户减量")
     assert out["type"] == PROBLEM + "action-not-allowed"
-    assert world.show(case)["fields"]["quoted_price"] == "96.00"
+    assert world.show(case)["fields"]["quantity"] == 300
     out = world.do(case, "decline", "seller", status=422)
     assert [e["field"] for e in out["errors"]] == ["reason"]
     assert world.do(case, "decline", "seller", reason="客户选了别家")["status"] == "declined"

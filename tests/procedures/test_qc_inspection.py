@@ -96,6 +96,8 @@ def test_invalid_requests_are_refused(world: ApiWorld) -> None:
     out = inspection(world, stage="final", quantity=0, status=422)
     assert out["type"] == PROBLEM + "invalid-fields"
     assert sorted(e["field"] for e in out["errors"]) == ["quantity", "stage"]
+    out = inspection(world, status=422, disposition="concession", findings="无")
+    assert sorted(e["field"] for e in out["errors"]) == ["disposition", "findings"]  # QC's to write
     case = inspection(world)
     world.do(case, "start", "quality_manager")
     out = world.do(case, "withdraw", "seller", status=422, reason="不需要了")

@@ -2,8 +2,8 @@
 
 Proves on SQLite and PostgreSQL: the first registration of a phone number owns the customer
 (a second one is a 422 duplicate naming the owner's case, also once the first is won; free
-again once it is lost); a self-sourced lead is claimed by a salesperson, a network lead only
-assigned by the sales manager; only the assignee follows it up, only the sales manager moves
+again once it is lost); a self-sourced lead is claimed only by the salesperson who registered
+it, a network lead only assigned by the sales manager; only the assignee follows it up, only the sales manager moves
 it (with a reason); a network lead not assigned within a working day reaches the general
 manager, a lead not contacted within a week of assignment the sales manager.
 """
@@ -30,6 +30,8 @@ def test_a_self_sourced_lead_is_claimed_followed_and_won(world: ApiWorld) -> Non
     assert case["clocks"] == []  # no assignment clock for a self-sourced lead
     out = world.do(case, "assign", "sales_manager", status=422, assignee="seller2")
     assert out["type"] == PROBLEM + "guard-failed"
+    out = world.do(case, "claim", "seller2", status=403)
+    assert out["type"] == PROBLEM + "forbidden"  # not the salesperson who found it
     case = world.do(case, "claim", "seller")
     assert (case["status"], case["assignee"]) == ("assigned", "seller")
     out = world.do(case, "log_contact", "seller2", status=403, channel="phone", summary="x")
@@ -44,7 +46,7 @@ def test_a_self_sourced_lead_is_claimed_followed_and_won(world: ApiWorld) -> Non
 
 def test_a_network_lead_is_assigned_by_the_sales_manager(world: ApiWorld) -> None:
     case = lead(world, "network", by="agent")  # the online promotion specialist registers it
-    out = world.do(case, "claim", "seller", status=422)
+    out = world.do(case, "claim", "agent", status=422)
     assert out["type"] == PROBLEM + "guard-failed"
     assert "统一交业务部经理分配" in out["detail"]
     out = world.do(case, "assign", "sales_head", status=403, assignee="seller2")

@@ -2,7 +2,7 @@
 
 Proves on SQLite and PostgreSQL: 会员 needs a market value of at least 300,000.00 and 贵宾 of
 at least 1,000,000.00 (the boundaries themselves are enough), also when a value is
-corrected; a change to the same tier is refused; the department head approves, for 贵宾
+corrected; a change to the same tier is refused; the proposer submits, the department head approves, for 贵宾
 the general manager after them, never the account manager; one open change per client (422
 duplicate); a proposal undecided after two working days reaches the general manager.
 """
@@ -28,6 +28,7 @@ def change(world: ApiWorld, proposed: str, value: str, current: str = "general",
 def test_a_member_promotion_is_approved_by_the_department_head(world: ApiWorld) -> None:
     case = change(world, "member", "300000.00")
     assert case["number"].startswith("KHDJ-202611-")
+    assert world.do(case, "submit", "seller2", status=403)["type"] == PROBLEM + "forbidden"
     case = world.do(case, "submit", "seller")
     assert case["approvals"]["required"] == ["dept_head"]
     out = world.do(case, "approve", "seller", status=403)

@@ -4,8 +4,8 @@ Proves on SQLite and PostgreSQL: a salesperson records the customer's sales on o
 below 5,000.00 no VAT invoice can be issued (a general one can), at 5,000.00 accumulated
 the request is eligible and the cashier issues it; one accumulating request per customer
 (a second is a 422 duplicate naming it, allowed again once the first is issued); only the
-cashier issues; invoice numbers and tax ids are checked; an eligible request not issued
-within 3 working days reaches the finance director.
+cashier issues and only issuing sets the invoice number; invoice numbers and tax ids are
+checked; an eligible request not issued within 3 working days reaches the finance director.
 """
 
 from __future__ import annotations

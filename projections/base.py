@@ -22,6 +22,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.model.errors import UnknownCaseType
+from domain.model.kpis import KpiSpec
 from domain.model.registry import CaseTypeRegistry
 from projections.events import Event, from_domain_event
 from projections.views import ReadModelView, Table
@@ -47,6 +48,13 @@ class Context:
         except UnknownCaseType:  # a type this process does not load: said loudly, nothing counts as closed
             self.check_version(case_type, None)
             return ()
+
+    def kpis(self, case_type: str) -> KpiSpec:
+        """What the type's ``[kpis]`` says the staff KPIs count (nothing for a type this process does not load)."""
+        try:
+            return self.registry.get(case_type).kpis
+        except UnknownCaseType:
+            return KpiSpec()
 
     def check_version(self, case_type: str, digest: str | None) -> None:
         """Say loudly (once per type and version) when an event was decided by a case type this

@@ -103,16 +103,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.model.kpis import KpiSpec
 from projections.events import Event, canon, local_day, seconds_between
 
 OUTCOMES = ("satisfied", "neutral", "unsatisfied")
-FIRST_RESPONSE, RETURN_VISIT = "first_response", "return_visit"
-COMPLAINT, RETURN_VISIT_TYPE = "complaint", "return_visit"
-HANDLED_STATES = ("replied", "rejected")
-REOPEN_ACTIONS = ("reopen", "rework")
-APPROVAL_ACTIONS = ("approve_resolution", "approve")
 MEMBER_TIERS = ("member", "vip")
-OUTCOME_FIELDS = ("fields.result", "fields.return_visit_outcome")
 
 SERVICE_COUNTERS = ("arrivals", "arrivals_on_time", "rv_scored", "rv_score_sum")
 STAFF_COUNTERS = ("assigned", "resolved", "reopened", "clocks_met", "clocks_breached", "rv_due", "rv_done",
@@ -143,9 +138,11 @@ def responsible(state: State) -> str | None:
 
 
 class KpiTracker:
-    def __init__(self, zone: ZoneInfo, closed_states: Callable[[str], tuple[str, ...]]) -> None:
+    def __init__(self, zone: ZoneInfo, closed_states: Callable[[str], tuple[str, ...]],
+                 kpis: Callable[[str], KpiSpec]) -> None:
         self.zone = zone
         self.closed_states = closed_states
+        self.kpis = kpis  # the case type's [kpis] (domain.model.kpis): which clocks, actions, fields count
 
     def day(self, at: str) -> str:
         return local_day(at, self.zone)
@@ -164,30 +161,36 @@ class KpiTracker:
                 clock["br"] = 1
                 out.count(responsible(state), self.day(e.at), "clocks_breached")
         elif e.type == "Case.LinkedOutcomeRecorded":
-            outcome = e.data.get("outcome")
+            spec = self.kpis(state["type"])
+            outcome = spec.outcome(e.data.get("outcome"))
             credit = responsible(state)
             recorder = e.data.get("recorded_by")
             recorder = recorder if recorder and not recorder.startswith("system:") else None
             for change in e.data.get("clock_changes") or ():
                 self._clock(state, change, e, out, credit, recorder, outcome)
             score = e.data.get("score")
-            if state["type"] == "repair_order" and isinstance(score, int) and state["assignee"]:
+            if spec.scores_credit_assignee and isinstance(score, int) and state["assignee"]:
                 out.count(state["assignee"], self.day(e.at), "rv_scored")
                 out.count(state["assignee"], self.day(e.at), "rv_score_sum", score)
         return state
 
     def _opened(self, e: Event, out: Deltas) -> State | None:
         d = e.data
-        origin = next((link.get("case_id") for link in d.get("links") or () if link.get("rel") == "origin"), None)
-        if d["case_type"] == RETURN_VISIT_TYPE and origin:
+        spec = self.kpis(d["case_type"])
+        origin = next((link.get("case_id") for link in d.get("links") or ()
+                       if spec.mirror_when_linked and link.get("rel") == spec.mirror_when_linked), None)
+        if origin:
             return {"mirror_of": origin}
         state: State = {
             "type": d["case_type"], "owner": e.staff_actor, "assignee": None, "status": d["status"],
             "since": e.at, "grant": None, "opened": e.at, "tier": (d.get("customer") or {}).get("tier"),
             "clocks": {}, "cx": None,
         }
-        if d["case_type"] == COMPLAINT:
-            valid = int((d.get("fields") or {}).get("category") == "valid")
+        report = spec.department_report
+        if report is not None:
+            opened_fields = d.get("fields") or {}
+            valid = int(report.valid_field is not None
+                        and opened_fields.get(report.valid_field.removeprefix("fields.")) == report.valid_value)
             cx = state["cx"] = {"dept": d.get("department") or "", "month": self.day(e.at)[:7],
                                 "handled": 0, "visited": 0, "sat": 0, "valid": valid}
             self._dept(out, cx, received=1, valid=valid)
@@ -206,7 +209,8 @@ class KpiTracker:
             state["tier"] = changes["customer.tier"][1]
         frm, to = d["from_state"], d["to_state"]
         closed = self.closed_states(state["type"])
-        if d["action"] in APPROVAL_ACTIONS and e.staff_actor:
+        spec = self.kpis(state["type"])
+        if d["action"] in spec.approval_actions and e.staff_actor:
             waiting = max(state["since"], state["grant"] or "")
             out.count(e.staff_actor, day, "approvals")
             out.duration(e, "approval", e.staff_actor, day, seconds_between(waiting, e.at))
@@ -217,22 +221,23 @@ class KpiTracker:
                 out.duration(e, "resolution", before, day, seconds_between(state["opened"], e.at))
             state["since"] = e.at
             state["status"] = to
-        if d["action"] in REOPEN_ACTIONS:
+        if d["action"] in spec.reopen_actions:
             out.count(before, day, "reopened")
-        cx = state["cx"]
-        if cx is not None:
-            if to in HANDLED_STATES and not cx["handled"]:
+        cx, report = state["cx"], spec.department_report
+        if cx is not None and report is not None:
+            if to in report.handled_states and not cx["handled"]:
                 cx["handled"] = 1
                 self._dept(out, cx, handled=1)
-            if "fields.category" in changes:
-                valid = int(changes["fields.category"][1] == "valid")
+            if report.valid_field in changes:
+                valid = int(changes[report.valid_field][1] == report.valid_value)
                 if valid != cx["valid"]:
                     self._dept(out, cx, valid=valid - cx["valid"])
                     cx["valid"] = valid
-        if "fields.arrival" in changes and e.staff_actor:
+        arrival = spec.arrival_field
+        if arrival and arrival in changes and e.staff_actor:
             out.count(e.staff_actor, day, "arrivals")
-            out.count(e.staff_actor, day, "arrivals_on_time", int(changes["fields.arrival"][1] == "on_time"))
-        outcome = next((changes[f][1] for f in OUTCOME_FIELDS if f in changes), None)
+            out.count(e.staff_actor, day, "arrivals_on_time", int(changes[arrival][1] == "on_time"))
+        outcome = next((spec.outcome(changes[f][1]) for f in spec.outcome_fields if f in changes), None)
         for change in d.get("clock_changes") or ():
             self._clock(state, change, e, out, before, e.staff_actor, outcome)
 
@@ -240,9 +245,10 @@ class KpiTracker:
                actor: str | None, outcome: str | None) -> None:
         op, name = change["op"], change["name"]
         clocks = state["clocks"]
+        spec = self.kpis(state["type"])
         if op == "start":
             clock = clocks[name] = {"due": canon(change["due_at"]), "start": canon(change["at"]), "br": 0, "on": 1}
-            if name == RETURN_VISIT:
+            if name == spec.return_visit_clock:
                 staff, due_day = responsible(state), self.day(clock["due"])
                 vip = int(state["tier"] in MEMBER_TIERS)
                 clock["rv"] = [staff, due_day, vip]
@@ -262,10 +268,10 @@ class KpiTracker:
         late = at > clock["due"]  # type: ignore[operator]
         if not clock["br"]:
             out.count(credit, day, "clocks_breached" if late else "clocks_met")
-        if name == FIRST_RESPONSE:
+        if name == spec.first_response_clock:
             who = actor or credit
             out.duration(e, "first_response", who, day, seconds_between(clock["start"], at))  # type: ignore[arg-type]
-        if name == RETURN_VISIT and outcome in OUTCOMES and "rv" in clock:
+        if name == spec.return_visit_clock and outcome in OUTCOMES and "rv" in clock:
             staff, due_day, vip = clock["rv"]
             out.count(staff, due_day, "rv_done")
             out.count(staff, due_day, "rv_on_time", int(not late and not clock["br"]))

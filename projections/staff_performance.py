@@ -124,7 +124,7 @@ class StaffPerformance(ReadModel):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tracker = KpiTracker(self.context.zone, self.context.closed_states)
+        self.tracker = KpiTracker(self.context.zone, self.context.closed_states, self.context.kpis)
 
     def batch(self, events: Sequence[Event]) -> Batch:
         return PerformanceBatch(self, events)

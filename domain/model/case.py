@@ -303,7 +303,7 @@ class Case(PlainCopy, Aggregate):
                 allowed_actions=self.allowed_actions(case_type, actor),
             )
         if spec.approval:
-            self._check_approver(spec, actor)
+            self._check_approver(spec, actor, str(meta.get("original_actor") or actor.id))
         elif not self.permits(spec, actor):
             needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else []) + (
                 ["the staff member who opened it"] if spec.opener else [])
@@ -329,8 +329,15 @@ class Case(PlainCopy, Aggregate):
         check_guards(spec.guards, context, values, action, at)
         self._do(case_type, spec, values, actor, at, calendar, meta, known_staff, holder)
 
-    def _check_approver(self, spec: ActionSpec, actor: Actor) -> None:
+    def _check_approver(self, spec: ActionSpec, actor: Actor, who: str) -> None:
         state = ApprovalState.of(self.approvals)
+        if spec.approval == "grant" and (actor.is_system or actor.is_importer):
+            if not state.missing:
+                raise ApprovalNotAllowed("every required approval is granted already", required=list(state.required))
+            if actor.is_importer and state.has_approved(who):  # an import names the original approver
+                raise DuplicateApproval(f"{who} already approved this case; one person may not approve twice "
+                                        "in one chain", granted=list(state.granted))
+            return
         if actor.is_system or actor.is_importer:
             return
         if spec.approval == "grant":
@@ -409,7 +416,7 @@ class Case(PlainCopy, Aggregate):
             if matches(rule["when"], {**ctx, "input": values}):
                 to_state = rule["to"]
                 break
-        approvals = self._plan_approvals(ct, spec, actor, at, values)
+        approvals = self._plan_approvals(ct, spec, actor, at, values, meta)
         if approvals is not None and spec.to_when_approved and ApprovalState.of(approvals).complete:
             to_state = spec.to_when_approved
         gating = set(changes) & gating_paths(ct)
@@ -472,7 +479,8 @@ class Case(PlainCopy, Aggregate):
         change(f"{head}.{rest}", new)
 
     def _plan_approvals(
-        self, ct: CaseType, spec: ActionSpec, actor: Actor, at: datetime, values: dict[str, Any]
+        self, ct: CaseType, spec: ActionSpec, actor: Actor, at: datetime, values: dict[str, Any],
+        meta: Meta | None = None,
     ) -> dict[str, Any] | None:
         if spec.computes_approvals:
             chain = compute_chain(ct, self.context(), actor.department)
@@ -481,7 +489,8 @@ class Case(PlainCopy, Aggregate):
             state = ApprovalState.of(self.approvals)
             grantable = state.missing[:1] if state.sequential else state.missing
             role = state.step_for(actor.roles, actor.department) or (grantable[0] if grantable else "system")
-            granted = list(state.granted) + [{"role": role, "by": actor.id, "at": at.isoformat()}]
+            who = str(meta.get("original_actor") or actor.id) if meta is not None else actor.id
+            granted = list(state.granted) + [{"role": role, "by": who, "at": at.isoformat()}]
             return {**self.approvals, "granted": granted}
         return None
 

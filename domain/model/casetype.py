@@ -28,6 +28,7 @@ from domain.model.durations import Duration, parse_duration
 from domain.model.errors import CaseTypeError
 from domain.model.expressions import check_expression
 from domain.model.fields import FieldSpec
+from domain.model.kpis import KpiSpec, kpi_spec
 from domain.model.numbering import DEFAULT_FORMAT, NumberFormatError, check_format
 from domain.model.schedules import ScheduleSpec, schedules
 from domain.model.uniqueness import Requirement, UniqueRule, requirements, unique_rules
@@ -50,7 +51,7 @@ TYPE_KEYS = {
     "open_roles", "department", "sources", "customer", "fields", "actions", "clocks",
     "approvals", "escalations", "follow_ups", "on_linked_outcome", "report_outcome",
     "escalation_ladder", "report_targets", "unique", "requires", "schedules", "corrections", "downgrades",
-    "constraints",
+    "constraints", "kpis",
 }
 CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to",
               "doc", "follows", "due", "on_breach"}
@@ -163,6 +164,7 @@ class CaseType:
     corrections_locked_in: tuple[str, ...] = ()
     downgrades: tuple[Mapping[str, Any], ...] = ()  # lowering a ranked value needs these roles
     constraints: tuple[Mapping[str, Any], ...] = ()  # must hold after every change
+    kpis: KpiSpec = field(default_factory=KpiSpec)  # what the staff KPIs and department report count
     digest: str = ""  # the content hash of the definition (file and shared definitions): its version on events
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -510,6 +512,7 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         corrections_locked_in=locked,
         downgrades=downgrades,
         constraints=constraints,
+        kpis=kpi_spec(data.get("kpis"), common.get("kpis"), states, f"{source}: key 'kpis'"),
         digest=content_digest(data, common),
         raw=data,
     )

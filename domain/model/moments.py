@@ -48,4 +48,4 @@ def parse_time(value: Any, zone: tzinfo | None = None, *, dates: bool = False) -
 def moments(at: datetime, zone: tzinfo) -> dict[str, Any]:
     """What a case-type expression knows of the time: ``now`` (a timestamp) and ``today``
     (the local date as ``YYYY-MM-DD``, comparable with a date field)."""
-    return {"now": at, "today": at.astimezone(zone).date().isoformat()}
+    return {"now": at.astimezone(UTC), "today": at.astimezone(zone).date().isoformat()}  # CEL takes UTC times

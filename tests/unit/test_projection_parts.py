@@ -108,7 +108,8 @@ def test_kpi_tracker_credits_and_ignores_mirror_visits() -> None:
     visit = world.linked(case, "return_visit")
     world.advance(hours=1)
     world.act(visit, "record_outcome", "agent2", {"result": "neutral", "improvement": "sooner"})
-    tracker = KpiTracker(SHANGHAI, lambda t: world.app.registry.get(t).closed_states)
+    tracker = KpiTracker(SHANGHAI, lambda t: world.app.registry.get(t).closed_states,
+                         lambda t: world.app.registry.get(t).kpis)
     out, states = Deltas(), {}
     for e in _events(world):
         if e.type.startswith("Case."):

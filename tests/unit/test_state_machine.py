@@ -8,8 +8,10 @@ command (any DomainError) records nothing; no other exception escapes.
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import hypothesis.strategies as st
 import pytest
@@ -19,7 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from domain.model.errors import DomainError
 from domain.model.fields import FieldSpec
 from domain.model.registry import CaseTypeRegistry
-from tests.support import STAFF, World
+from scripts.demo_cmd import PLANS_DIR, relative
+from tests.support import LIBRARY_STAFF, STAFF, World
 
 REGISTRY = CaseTypeRegistry.load()
 CLOCK_STATES = {"running", "paused", "met", "breached"}
@@ -33,7 +36,7 @@ def value_for(spec: FieldSpec, now: datetime) -> st.SearchStrategy:
     if t in ("string", "text"):
         return st.text(min_size=1, max_size=20).filter(str.strip)
     if t == "staff":
-        return st.sampled_from(sorted(STAFF) + ["ghost"])
+        return st.sampled_from(sorted(ALL_STAFF) + ["ghost"])
     if t == "int":
         lo = int(spec.min) if spec.min is not None else -5
         hi = int(spec.max) if spec.max is not None else 10
@@ -45,6 +48,15 @@ def value_for(spec: FieldSpec, now: datetime) -> st.SearchStrategy:
         return st.booleans()
     if t == "datetime":
         return st.integers(0, 200).map(lambda m: (now + timedelta(minutes=m)).isoformat())
+    if t == "date":
+        return st.integers(-3, 30).map(lambda d: (now + timedelta(days=d)).date().isoformat())
+    if t == "pattern":
+        return st.sampled_from(["11010519491231002X", "110105194912310021", "123"])
+    if t == "list":
+        return st.just([])
+    if t == "attachment":
+        return st.sampled_from([{"name": "单据.pdf", "media_type": "application/pdf", "size": 1024,
+                                 "sha256": "ab" * 32}, {"name": "x"}])
     raise AssertionError(t)
 
 
@@ -58,18 +70,57 @@ def valid_value(spec: FieldSpec, now: datetime) -> st.SearchStrategy:
     return value_for(spec, now)
 
 
+BUILT_IN = ("complaint", "inquiry", "order_approval", "repair_order", "return_visit")
+ALL_STAFF = {**STAFF, **LIBRARY_STAFF}
+# demo staff (scripts/demo_cmd.py) -> the test roster's member with the same role and department
+DEMO_STAFF = {"agent1": "agent", "agent2": "agent2", "sup1": "supervisor", "head1": "dept_head",
+              "gm1": "general_manager", "sales1": "seller", "salesmgr1": "sales_manager", "tech1": "technician",
+              "tech2": "technician2", "fd1": "finance_director", "cashier1": "cashier", "pm1": "project_manager",
+              "qm1": "quality_manager", "saleshead1": "sales_head", "reviewer1": "reviewer", "importer1": "importer"}
+
+
+def demo_opening(type_name: str) -> dict[str, Any]:
+    """How the type's first demo case is opened (scripts/demo_plans): valid data for every library type."""
+    plan = tomllib.loads((PLANS_DIR / f"{type_name}.toml").read_text(encoding="utf-8"))["cases"][0]
+    return {"by": DEMO_STAFF[plan.get("by", "agent1")], "customer": dict(plan.get("customer") or {}),
+            "fields": staffed(plan.get("fields") or {}),
+            "steps": [(x["action"], DEMO_STAFF[x["by"]], staffed(x.get("data") or {})) for x in plan.get("steps", [])]}
+
+
+def staffed(value: Any) -> Any:
+    """Demo staff ids inside demo data (``offered_to = "sales1"``) as the test roster's."""
+    if isinstance(value, dict):
+        return {k: staffed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [staffed(v) for v in value]
+    return DEMO_STAFF.get(value, value) if isinstance(value, str) else value
+
+
+def open_as_demo(world: World, type_name: str) -> Any:
+    """Open a library case as its first demo case; a case it needs (``[[requires]]``) first, as in the demo."""
+    for need in REGISTRY.get(type_name).requires:
+        prior = open_as_demo(world, need.type)
+        for action, who, data in demo_opening(need.type)["steps"]:
+            world.act(prior, action, who, relative(data, world.now))
+    how = demo_opening(type_name)
+    return world.open(type_name, by=how["by"], customer=how["customer"], fields=relative(how["fields"], world.now))
+
+
 def make_machine(type_name: str) -> type[RuleBasedStateMachine]:
     ct = REGISTRY.get(type_name)
 
     class CaseMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            self.world = World(registry=REGISTRY)
-            fields = {"amount": "25000.00", "payment_terms": "credit"} if type_name == "order_approval" else {}
-            self.case = self.world.open(type_name, fields=fields)
+            self.world = World(registry=REGISTRY, extra_staff=LIBRARY_STAFF)
+            if type_name in BUILT_IN:
+                fields = {"amount": "25000.00", "payment_terms": "credit"} if type_name == "order_approval" else {}
+                self.case = self.world.open(type_name, fields=fields)
+            else:  # a procedure-library type: opened as its first demo case is
+                self.case = open_as_demo(self.world, type_name)
             self.versions_seen = [1]
 
-        @rule(action=st.sampled_from(sorted(ct.actions)), who=st.sampled_from(sorted(STAFF)), data=st.data())
+        @rule(action=st.sampled_from(sorted(ct.actions)), who=st.sampled_from(sorted(ALL_STAFF)), data=st.data())
         def take_action(self, action: str, who: str, data: st.DataObject) -> None:
             spec = ct.actions[action]
             values = {}
@@ -89,7 +140,7 @@ def make_machine(type_name: str) -> type[RuleBasedStateMachine]:
         def take_allowed_action(self, data: st.DataObject) -> None:
             """Mostly-valid moves, so the walk gets deep into each workflow."""
             case = self.world.case(self.case.id)
-            who = data.draw(st.sampled_from(sorted(STAFF) + [case.assignee or "agent"] * 6))
+            who = data.draw(st.sampled_from(sorted(ALL_STAFF) + [case.assignee or "agent"] * 6))
             allowed = [a for a in case.allowed_actions(ct, self.world.actor(who)) if a != "correct_field"]
             if not allowed:
                 return
@@ -161,7 +212,7 @@ def test_random_action_sequences(type_name: str) -> None:
     machine = make_machine(type_name)
     REACHED.clear()
     run_state_machine_as_test(machine, settings=settings(
-        max_examples=100, stateful_step_count=50, deadline=None,
+        max_examples=100 if type_name in BUILT_IN else 20, stateful_step_count=50, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ))
     # the walk must get past the initial state (the machine really explores)

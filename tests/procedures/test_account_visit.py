@@ -85,10 +85,13 @@ def test_the_order_is_signed_where_needed_and_the_next_visit_keeps_the_rhythm(wo
     assert on_site(world, monthly, next_visit_on="2026-12-31")["status"] == "visited"
 
 
-def test_what_the_visit_records_is_not_given_on_opening(world: ApiWorld) -> None:
+def test_what_the_visit_records_is_not_given_on_opening_and_a_plan_is_not_for_the_past(world: ApiWorld) -> None:
     out = world.open_view("account_visit", by="seller", customer=CLIENT, status=422, fields={
         "account_manager": "seller", "planned_on": "2026-11-18", "feedback": "满意", "spot_check": "confirmed"})
     assert sorted(e["field"] for e in out["errors"]) == ["feedback", "spot_check"]
+    out = world.open_view("account_visit", by="seller", customer=CLIENT, status=422, fields={
+        "account_manager": "seller", "planned_on": "2026-11-13"})
+    assert [e["field"] for e in out["errors"]] == ["planned_on"]
 
 
 def test_a_problem_not_solved_on_site_opens_a_client_issue_for_the_department_head(world: ApiWorld) -> None:

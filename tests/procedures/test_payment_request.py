@@ -175,12 +175,15 @@ def test_a_late_approval_reaches_the_general_manager_and_a_late_payment_the_fina
 
 def test_a_payment_not_posted_by_the_end_of_its_working_day_reaches_the_finance_director(world: ApiWorld) -> None:
     case = approved(world)
-    world.advance(hours=7, minutes=30)  # Monday 17:30
+    world.advance(hours=6, minutes=30)  # Monday 16:30
     case = world.do(case, "pay", "cashier", stamp="付讫")
     assert world.clock(case, "posting")["due_at"].startswith("2026-11-16T18:00")  # 日清: the same day
-    world.advance(minutes=31)
+    world.advance(hours=1, minutes=31)
     assert world.app.record_breaches(case["id"]) == ["posting"]
     esc = world.show(case)["escalations"][-1]
     assert (esc["to_role"], esc["to_staff"], esc["clock"]) == ("finance_director", "finance_director", "posting")
     case = world.do(case, "post", "cashier", journal_entry="现金日记账 #8", voucher="记-2611-040")
     assert world.clock(case, "posting")["state"] == "breached"
+    world.advance(hours=1)  # Monday 19:01: queried after hours, to be posted by Tuesday's end
+    case = world.do(case, "query", "finance_director", reason="金额大写有误")
+    assert world.clock(case, "posting")["due_at"].startswith("2026-11-17T18:00")

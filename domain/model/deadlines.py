@@ -15,7 +15,7 @@ anchor, in the business calendar's time zone:
 
 - ``end_of_day``: 24:00 of that day;
 - ``end_of_working_day``: the end of working hours that day, or of the next
-  working day if it is not one;
+  working day if it is not one or its working hours are over;
 - ``end_of_month``: 24:00 of the month's last day;
 - ``HH:MM``, ``HH:MM next_day``, ``HH:MM next_working_day``: that time on the
   same day, the next calendar day, or the next working day;
@@ -24,7 +24,8 @@ anchor, in the business calendar's time zone:
 
 A date field without an anchor is due as that day begins. The deadline is
 computed once, when the clock starts, and stored on the clock; a clock whose
-``from`` field is empty does not start.
+``from`` field is empty does not start, and one whose deadline has already
+passed when it starts is due at once (never before its start).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def _land(anchor: Anchor, local: datetime, calendar: BusinessCalendar) -> dateti
     if anchor.kind == "end_of_day":
         return datetime.combine(day + timedelta(days=1), time(0, 0))
     if anchor.kind == "end_of_working_day":
-        if not calendar.is_working_day(day):
+        if not calendar.is_working_day(day) or local.time() >= calendar.hours[1]:  # after hours: the next one
             day = _next_working_day(day, calendar)
         return datetime.combine(day, calendar.hours[1])
     if anchor.kind == "end_of_month":
@@ -158,6 +159,7 @@ def due_at(rule: DueRule, started: datetime, context: Mapping[str, Any], calenda
     if rule.after is not None:
         base = rule.after.due(base, calendar)
     if rule.anchor is None:
-        return base
+        return max(base, started.astimezone(zone))
     local = _land(rule.anchor, base.replace(tzinfo=None), calendar)
-    return local.replace(tzinfo=zone)
+    # a deadline already past when the clock starts (a repay-by date before the money went out) is due at once
+    return max(local.replace(tzinfo=zone), started.astimezone(zone))

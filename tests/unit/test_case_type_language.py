@@ -39,9 +39,13 @@ FRIDAY_4PM = datetime(2026, 11, 20, 16, 0, tzinfo=SHANGHAI)
     ("fields.t", "2026-11-20T23:30:00+00:00", "end_of_day", "2026-11-22T00:00:00+08:00"),  # local date: the 21st
     ("fields.d", "2026-12-05", "end_of_month", "2027-01-01T00:00:00+08:00"),
     ("fields.d", "2026-12-05", "day 10 of next_month", "2027-01-10T00:00:00+08:00"),
-    ("fields.d", "2026-01-31", "day 10 of next_month 18:00", "2026-02-10T18:00:00+08:00"),
+    ("fields.d", "2027-01-31", "day 10 of next_month 18:00", "2027-02-10T18:00:00+08:00"),
     (None, None, "12:00 next_working_day", "2026-11-23T12:00:00+08:00"),  # from the start: Friday 16:00
     (None, None, "18:00", "2026-11-20T18:00:00+08:00"),
+    (None, None, "end_of_working_day", "2026-11-20T18:00:00+08:00"),
+    ("fields.t", "2026-11-19T19:00:00+08:00", "end_of_working_day", "2026-11-20T18:00:00+08:00"),  # after hours
+    (None, None, "12:00", "2026-11-20T16:00:00+08:00"),  # already past at the start: due at once
+    ("fields.d", "2026-11-01", "end_of_day", "2026-11-20T16:00:00+08:00"),
 ])
 def test_anchors_land_on_the_business_calendar(source: str | None, value: str | None, anchor: str,
                                                expected: str) -> None:

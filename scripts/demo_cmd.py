@@ -31,6 +31,7 @@ from domain.application import CaseTrail
 from domain.model.case import Case
 from domain.model.errors import StaffNotFound
 from domain.model.topics import topics
+from domain.model.uniqueness import DuplicateCase, PrerequisiteMissing
 
 STAFF = [  # id, name, department, roles
     ("agent1", "张丽", "cs", ["agent"]),
@@ -254,8 +255,10 @@ def opened_since(app: CaseTrail, position: int) -> dict[str, int]:
     return counts
 
 
-def load(app: CaseTrail, clock: SimClock, seed: int = 20261101) -> None:
-    """Open and drive the demo cases, walking the clock through the past two weeks."""
+def load(app: CaseTrail, clock: SimClock, seed: int = 20261101) -> int:
+    """Open and drive the demo cases, walking the clock through the past two weeks; the number of
+    library cases skipped because an earlier demo set holds their keys (一户一卡, first registration wins)."""
+    skipped = 0
     rng = random.Random(seed)
     real_now = datetime.now(UTC)
     all_plans = plans(rng, real_now)
@@ -263,14 +266,27 @@ def load(app: CaseTrail, clock: SimClock, seed: int = 20261101) -> None:
     slot = timedelta(days=12) / len(all_plans)
     for i, plan in enumerate(all_plans):
         clock.now = real_now - timedelta(days=14) + slot * i
-        case = app.open_case(actors[plan.by], plan.case_type, plan.title, customer_for(plan, rng, i),
-                             relative(plan.fields, clock.now), plan.fields.get("channel"))
+        try:
+            case = app.open_case(actors[plan.by], plan.case_type, plan.title, customer_for(plan, rng, i),
+                                 relative(plan.fields, clock.now), plan.fields.get("channel"))
+        except (DuplicateCase, PrerequisiteMissing):
+            if not plan.exact_customer:
+                raise
+            skipped += 1  # `demo --again`: the first set's case holds the key
+            continue
         for step in plan.steps:
             clock.now += timedelta(minutes=rng.randrange(20, 240))
             target = case.id
             if step.on:
                 target = next(x["case_id"] for x in app.get_case(case.id).links if x["rel"] == step.on)
-            app.act(actors[step.by], target, step.action, relative(step.data, clock.now))
+            try:
+                app.act(actors[step.by], target, step.action, relative(step.data, clock.now))
+            except (DuplicateCase, PrerequisiteMissing):
+                if not plan.exact_customer:
+                    raise
+                skipped += 1  # a key claimed by a step (a visit plan's month) is held by the first set
+                break
+    return skipped
 
 
 @click.command()
@@ -292,12 +308,14 @@ def demo(if_empty: bool, again: bool) -> None:
                        err=True)
             return
         added = ensure_staff(app)
-        load(app, clock)
+        skipped = load(app, clock)
         counts = opened_since(app, held or 0)
         total = sum(counts.values())
         click.echo(f"Loaded {len(added)} staff and {total} cases "
                    f"({', '.join(f'{n} {t}' for t, n in sorted(counts.items()))}; "
-                   "including the return visits and complaints the policies opened).")
+                   "including the return visits and complaints the policies opened)."
+                   + (f" {skipped} library demo cases were left out: the earlier demo set holds their keys."
+                      if skipped else ""))
         clock.now = datetime.now(UTC)
         shown = one_per_role(added)
         tokens = {who: app.issue_token(who) for _, who in shown}

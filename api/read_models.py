@@ -39,6 +39,7 @@ from api.negotiation import render
 from api.problems import Problem, bad_request
 from domain.audit.access import record_read
 from domain.model.actor import Actor, CommandContext
+from projections.case_state import SORTS
 from projections.queries import MAX_LIMIT, ReadModels
 
 MAX_WAIT_SECONDS = 5.0
@@ -121,32 +122,58 @@ def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any
 FILTERS = ("type", "status", "assignee", "department", "customer_id")
 
 
+MULTI = ("type", "status", "assignee", "department")  # comma-separated: any of the values
+
+
+def _known_filters(app: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Split the multi-value filters and refuse (400) a type, status or staff id that does not exist:
+    a misspelt filter is an error, never an empty list."""
+    out = dict(kwargs)
+    for name in MULTI:
+        if out.get(name) is not None:
+            out[name] = [v.strip() for v in str(out[name]).split(",") if v.strip()] or None
+    types = out.get("type")
+    for t in types or []:
+        if t not in app.registry.names():
+            raise bad_request(f"type: unknown case type {t!r}; known: {', '.join(app.registry.names())}")
+    states = {s for t in (types or app.registry.names()) for s in app.registry.get(t).states}
+    for s in out.get("status") or []:
+        if s not in states:
+            raise bad_request(f"status: {s!r} is not a state of {', '.join(types) if types else 'any case type'}")
+    for who in out.get("assignee") or []:
+        if not app.staff_exists(who):
+            raise bad_request(f"assignee: unknown staff member {who!r}")
+    return out
+
+
 async def list_cases(request: Request) -> Response:
     actor = await authenticate(request)
     params.only(request, *FILTERS, "overdue", "opened_from", "opened_to", "limit", "cursor", "min_position",
-                "escalated_to")
+                "escalated_to", "q", "sort")
     models = read_models(request)
     overdue_text = request.query_params.get("overdue")
     if overdue_text not in (None, "true", "false"):
         raise bad_request(f"overdue must be true or false, got {overdue_text[:40]!r}")
-    kwargs = {name: _param(request, name) for name in FILTERS}
+    sort = _param(request, "sort", 20)
+    if sort is not None and sort not in SORTS:
+        raise bad_request(f"sort must be one of {list(SORTS)}, got {sort!r}")
+    q = _param(request, "q", 100)
+    app = request.app.state.casetrail
+    kwargs = await run_in_threadpool(_known_filters, app, {name: _param(request, name) for name in FILTERS})
     limit = params.int_param(request, "limit", 50, 1, MAX_LIMIT)
     cursor = _param(request, "cursor", 1000)
     opened_from, opened_to = _time(request, "opened_from"), _time(request, "opened_to")
     overdue = None if overdue_text is None else overdue_text == "true"
     escalated_to = _param(request, "escalated_to", 64)
-    if escalated_to is not None:
-        app = request.app.state.casetrail
-        if not await run_in_threadpool(app.staff_exists, escalated_to):
-            raise Problem(422, f"escalated_to: unknown staff member {escalated_to!r}", kind="invalid-query",
-                          title="Invalid query parameter")
+    if escalated_to is not None and not await run_in_threadpool(app.staff_exists, escalated_to):
+        raise bad_request(f"escalated_to: unknown staff member {escalated_to!r}")
     now = datetime.now(UTC)
     response = await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
         **kwargs, overdue=overdue, opened_from=opened_from, opened_to=opened_to, now=now, limit=limit,
-        cursor=cursor, escalated_to=escalated_to)))
-    listed = {k: str(v) for k, v in {**kwargs, "overdue": overdue_text, "opened_from": opened_from,
-                                     "opened_to": opened_to, "cursor": cursor,
-                                     "escalated_to": escalated_to}.items() if v is not None}
+        cursor=cursor, escalated_to=escalated_to, q=q, sort=sort)))
+    listed = {k: (",".join(v) if isinstance(v, list) else str(v)) for k, v in {
+        **kwargs, "overdue": overdue_text, "opened_from": opened_from, "opened_to": opened_to, "cursor": cursor,
+        "escalated_to": escalated_to, "q": q, "sort": sort}.items() if v is not None}
     await run_in_threadpool(_record_read, request, actor, listed, "cases", f"case-list:{actor.id}")
     return response
 
@@ -286,13 +313,19 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 paths = {
     "/v1/cases": {"get": oa.operation(
         "listCases", "List cases (case_state read model)", tag="cases",
-        description="Newest first; with `overdue=true`, most overdue first (a running clock past due). "
-                    "`opened_from` <= opened_at < `opened_to`. Keyset-paginated with `cursor`.",
-        parameters=[*(oa.query(n, {"type": "string", "maxLength": 200}, f"only cases with this {n}")
-                      for n in ("type", "status", "assignee", "department", "customer_id")),
+        description="Newest first (or `sort`); with `overdue=true`, most overdue first (a running clock past "
+                    "due). `opened_from` <= opened_at < `opened_to`. `type`, `status`, `assignee` and "
+                    "`department` take comma-separated values (any of them); an unknown type, state or staff "
+                    "member is a 400 naming it. `q` searches the number and the title. Keyset-paginated "
+                    "with `cursor`.",
+        parameters=[*(oa.query(n, {"type": "string", "maxLength": 200}, f"only cases with (any of) this {n}")
+                      for n in ("type", "status", "assignee", "department")),
+                    oa.query("customer_id", {"type": "string", "maxLength": 200}, "only this customer's cases"),
+                    oa.query("q", {"type": "string", "maxLength": 100}, "search the number and the title"),
+                    oa.query("sort", {"enum": list(SORTS)}, "order (default -opened_at; due_at: next deadline first)"),
                     oa.query("overdue", {"enum": ["true", "false"]}, "only (not) overdue cases"),
                     oa.query("escalated_to", {"type": "string", "maxLength": 64},
-                             "only open cases escalated to this staff member (422 if unknown)"),
+                             "only open cases escalated to this staff member (400 if unknown)"),
                     oa.query("opened_from", TIME_OR_DATE, "opened at or after"),
                     oa.query("opened_to", TIME_OR_DATE, "opened before"), LIMIT, CURSOR, MIN_POSITION],
         responses=_ok("A page of cases", _page_schema(CASE_ITEM)), problems=[400, 422])},

@@ -18,6 +18,7 @@ recorded on a stale state); cases are snapshotted every 100 events.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
-from domain.model.schedules import ScheduleRun, ScheduleSpec, latest_occurrence, render_title
+from domain.model.schedules import ScheduleRun, ScheduleSpec, enabled, latest_occurrence, render_title
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
 from domain.model.topics import topics
 from domain.model.uniqueness import UniqueKey, check_requirements, plan_keys
@@ -391,8 +392,11 @@ class CaseTrail(ChainedApplication):
         """Open the recurring cases that are due (``[[schedules]]`` of the case types); their numbers."""
         at = now or self.clock()
         opened: list[str] = []
+        turned_on = os.environ.get("CASETRAIL_SCHEDULES", "")
         for ct in self.registry:
             for spec in ct.schedules:
+                if not enabled(spec, ct.name, turned_on):
+                    continue
                 occurrence = latest_occurrence(spec, at, self.calendar.zone)
                 for staff_id in self._schedule_targets(spec):
                     number = self._open_scheduled(ct, spec, occurrence, staff_id)

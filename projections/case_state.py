@@ -52,6 +52,7 @@ CASES = Table(
         ("customer", "customer_id, opened_at, id"),
         ("department", "department, opened_at, id"),
         ("opened", "opened_at, id"),
+        ("updated", "updated_at, id"),
     ),
 )
 
@@ -188,32 +189,44 @@ def _cursor_value(value: Any) -> bool:
 
 
 def filter_clauses(equal: Any, range_column: str, low: Any, high: Any) -> tuple[list[str], list[Any]]:
-    """WHERE clauses and parameters for ``column = value`` filters (None: no filter)
-    and a half-open range ``low <= range_column < high``."""
+    """WHERE clauses and parameters for ``column = value`` filters (None: no filter; a list: any of
+    its values) and a half-open range ``low <= range_column < high``."""
     where: list[str] = []
     params: list[Any] = []
-    for column, op, value in [*((c, "=", v) for c, v in equal), (range_column, ">=", low),
-                              (range_column, "<", high)]:
+    for column, value in equal:
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        where.append(f"{column} = ?" if len(values) == 1 else f"{column} IN ({', '.join('?' * len(values))})")
+        params += values
+    for op, value in ((">=", low), ("<", high)):
         if value is not None:
-            where.append(f"{column} {op} ?")
+            where.append(f"{range_column} {op} ?")
             params.append(value)
     return where, params
 
 
-# list order -> (keyset columns, comparison for "after the cursor", ORDER BY)
+FAR = "9999-12-31T23:59:59.999999Z"  # a case with no deadline sorts after every one with a deadline
+# sort -> (keyset expressions, comparison for "after the cursor", ORDER BY)
 ORDERS = {
-    "due": (("next_due_at", "id"), ">", "next_due_at, id"),  # overdue first-due first
-    "opened": (("opened_at", "id"), "<", "opened_at DESC, id DESC"),  # newest first
+    "due": ((f"COALESCE(next_due_at, '{FAR}')", "id"), ">", f"COALESCE(next_due_at, '{FAR}'), id"),
+    "due_at": ((f"COALESCE(next_due_at, '{FAR}')", "id"), ">", f"COALESCE(next_due_at, '{FAR}'), id"),
+    "-opened_at": (("opened_at", "id"), "<", "opened_at DESC, id DESC"),  # newest first (the default)
+    "opened_at": (("opened_at", "id"), ">", "opened_at, id"),
+    "-updated_at": (("updated_at", "id"), "<", "updated_at DESC, id DESC"),
+    "updated_at": (("updated_at", "id"), ">", "updated_at, id"),
 }
+SORTS = ("opened_at", "-opened_at", "updated_at", "-updated_at", "due_at")
 
 
-def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = None,
-               status: str | None = None, assignee: str | None = None, department: str | None = None,
-               customer_id: str | None = None, overdue: bool | None = None, opened_from: str | None = None,
-               opened_to: str | None = None, limit: int = 50, cursor: str | None = None,
-               escalated_to: str | None = None,
-               escalations_table: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of cases matching the filters (times already canonical)."""
+def list_cases(view_read: Any, table: str, *, now: datetime, type: Any = None, status: Any = None,
+               assignee: Any = None, department: Any = None, customer_id: str | None = None,
+               overdue: bool | None = None, opened_from: str | None = None, opened_to: str | None = None,
+               limit: int = 50, cursor: str | None = None, escalated_to: str | None = None,
+               escalations_table: str | None = None, q: str | None = None,
+               sort: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of cases matching the filters (times already canonical; a list filter matches any of
+    its values; ``q`` searches the number and the title)."""
     now_c = canon(now)
     where, params = filter_clauses(
         (("type", type), ("status", status), ("assignee", assignee), ("department", department),
@@ -221,24 +234,33 @@ def list_cases(view_read: Any, table: str, *, now: datetime, type: str | None = 
     if escalated_to is not None:  # open cases escalated to that person
         where.append(f"closed = 0 AND id IN (SELECT case_id FROM {escalations_table} WHERE staff_id = ?)")
         params.append(escalated_to)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(UPPER(number) LIKE UPPER(?) ESCAPE '\\' OR title LIKE ? ESCAPE '\\')")
+        params += [pattern, pattern]
     if overdue:
         where.append("next_due_at < ?")
         params.append(now_c)
     elif overdue is False:
         where.append("(next_due_at IS NULL OR next_due_at >= ?)")
         params.append(now_c)
-    order = "due" if overdue else "opened"
-    key_columns, after, sort = ORDERS[order]
+    order = sort or ("due" if overdue else "-opened_at")
+    if order not in ORDERS:
+        raise ValueError(f"sort must be one of {list(SORTS)}")
+    key_columns, after, ordering = ORDERS[order]
     if cursor:
         where.append(f"({', '.join(key_columns)}) {after} (?, ?)")
         params += decode_cursor(cursor, order, 2)
-    sql = (f"SELECT {', '.join(ITEM_COLUMNS)} FROM {table}"
-           + (f" WHERE {' AND '.join(where)}" if where else "") + f" ORDER BY {sort} LIMIT ?")
+    columns = [*ITEM_COLUMNS, f"{key_columns[0]} AS sort_key"]
+    sql = (f"SELECT {', '.join(columns)} FROM {table}"
+           + (f" WHERE {' AND '.join(where)}" if where else "") + f" ORDER BY {ordering} LIMIT ?")
     rows = view_read(sql, [*params, limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [dict(r, overdue=r["next_due_at"] is not None and r["next_due_at"] < now_c) for r in rows]
-    next_cursor = encode_cursor(order, [rows[-1][c] for c in key_columns]) if more and rows else None
+    next_cursor = encode_cursor(order, [rows[-1]["sort_key"], rows[-1]["id"]]) if more and rows else None
+    items = [{k: v for k, v in dict(r).items() if k != "sort_key"} for r in rows]
+    for item in items:
+        item["overdue"] = item["next_due_at"] is not None and item["next_due_at"] < now_c
     return items, next_cursor
 
 

@@ -36,7 +36,8 @@ from domain.model.actor import stable_id
 from domain.model.copying import PlainCopy
 from domain.model.errors import CaseTypeError
 
-SCHEDULE_KEYS = {"name", "every", "day", "at", "title", "for_each_role", "staff_field", "fields", "customer", "doc"}
+SCHEDULE_KEYS = {"name", "every", "day", "at", "title", "for_each_role", "staff_field", "fields", "customer", "doc",
+                 "opt_in"}
 PERIODS = ("day", "week", "month")
 
 
@@ -51,6 +52,15 @@ class ScheduleSpec:
     staff_field: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
     customer: Mapping[str, Any] = field(default_factory=dict)
+    # a shipped procedure's schedule runs only where the operator turns it on (CASETRAIL_SCHEDULES)
+    opt_in: bool = False
+
+
+def enabled(spec: ScheduleSpec, case_type: str, turned_on: str) -> bool:
+    """Whether a schedule runs: always, unless it is ``opt_in`` and its type is not in ``turned_on``
+    (``CASETRAIL_SCHEDULES``: comma-separated type names, or ``all``)."""
+    names = {n.strip() for n in turned_on.split(",") if n.strip()}
+    return not spec.opt_in or "all" in names or case_type in names
 
 
 def schedules(data: Any, field_names: set[str], source: str) -> tuple[ScheduleSpec, ...]:
@@ -77,7 +87,8 @@ def schedules(data: Any, field_names: set[str], source: str) -> tuple[ScheduleSp
         out.append(ScheduleSpec(
             name=str(item["name"]), every=every, day=day, at=time(int(match.group(1)), int(match.group(2))),
             title=str(item["title"]), for_each_role=item.get("for_each_role"), staff_field=staff_field,
-            fields=dict(item.get("fields") or {}), customer=dict(item.get("customer") or {})))
+            fields=dict(item.get("fields") or {}), customer=dict(item.get("customer") or {}),
+            opt_in=bool(item.get("opt_in", False))))
     return tuple(out)
 
 

@@ -115,3 +115,23 @@ def test_sla_check_opens_due_schedules(database_url: str, tmp_path: Path) -> Non
     assert "1 scheduled case(s) opened" in done.stdout and "BF-" in done.stdout
     again = run_cli(database_url, "sla", "check", env=env)
     assert "scheduled" not in again.stdout
+
+
+def test_an_opt_in_schedule_runs_only_where_turned_on(database_url: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shipped procedure's schedule (``opt_in = true``) opens nothing until the operator names its type in
+    ``CASETRAIL_SCHEDULES``; the operator's own schedules run regardless."""
+    shipped = VISIT_PLAN.replace('name = "monthly"', 'name = "monthly"\nopt_in = true')
+    registry = CaseTypeRegistry.load(folder(tmp_path, shipped))
+    now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    app = CaseTrail.from_url(database_url, registry=registry, clock=lambda: now)
+    try:
+        app.register_staff("zhang", "zhang", "cs", ["agent"])
+        monkeypatch.delenv("CASETRAIL_SCHEDULES", raising=False)
+        assert [n for n in app.run_schedules() if n.startswith("BF-")] == []
+        monkeypatch.setenv("CASETRAIL_SCHEDULES", "complaint, other")
+        assert [n for n in app.run_schedules() if n.startswith("BF-")] == []
+        monkeypatch.setenv("CASETRAIL_SCHEDULES", "complaint,visit_plan")
+        assert len([n for n in app.run_schedules() if n.startswith("BF-")]) == 1
+    finally:
+        app.close()

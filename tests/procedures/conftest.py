@@ -4,7 +4,7 @@
 throwaway PostgreSQL (the ``database_url`` fixture), with one staff member
 per built-in role plus ``LIBRARY_STAFF`` (finance director, cashier,
 project manager, quality manager, the sales department's head and two
-salespeople).
+salespeople). The library's opt-in schedules are turned on.
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ import pytest
 
 from tests.api_support import ApiWorld
 from tests.support import LIBRARY_STAFF
+
+
+@pytest.fixture(autouse=True)
+def shipped_schedules_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's schedules are opt-in (``CASETRAIL_SCHEDULES``): its tests turn them all on."""
+    monkeypatch.setenv("CASETRAIL_SCHEDULES", "all")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Kinds (see ``GUARD_KINDS`` in ``casetype``):
 
-- ``field_in``: a case value (dotted path) must be one of ``values``;
+- ``field_in``: a case value (dotted path) must be one of ``values`` (when ``when`` holds, if given);
 - ``linked_outcome_in``: like ``field_in``, but only when the case has a link
   of relation ``link`` (a return visit that was not sampled does not block);
 - ``approvals_complete``: every required approval is granted;
@@ -37,6 +37,9 @@ def check_guards(
     for guard in guards:
         kind = guard["kind"]
         message = guard.get("message")
+        if kind in ("field_in", "linked_outcome_in", "approvals_complete") and "when" in guard \
+                and not matches(guard["when"], context):
+            continue  # the guard applies only when its condition holds (a bank-card refund's signature)
         if kind == "approvals_complete":
             state = ApprovalState.of(context.get("approvals") or {})
             if not state.complete:

@@ -172,7 +172,19 @@ async def get_case(request: Request) -> Response:
     else:
         case = await run_in_threadpool(app.get_case, case_id)
     await record_review(request, actor, case_id, "case", {"as_of": as_of, "version": version})
-    return render(request, view(app, case, actor), headers=case_headers(case))
+    headers = case_headers(case)
+    if not_modified(request, headers["ETag"]):  # the caller holds this version already
+        return Response(status_code=304, headers=headers)
+    return render(request, view(app, case, actor), headers=headers)
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """``If-None-Match`` names the current ETag (or ``*``; weak tags compare by their value)."""
+    raw = request.headers.get("if-none-match")
+    if raw is None:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in raw.split(",")}
+    return "*" in tags or etag in tags
 
 
 async def take_action(request: Request) -> Response:
@@ -247,12 +259,17 @@ paths = {
         problems=[400, 403, 409, 413, 415, 422])},
     "/v1/cases/{case_id}": {"get": oa.operation(
         "getCase", "Show a case", tag="cases",
-        description="The case now, or rebuilt from its events as it stood `as_of` a time or at a `version`.",
+        description="The case now, or rebuilt from its events as it stood `as_of` a time or at a `version`. "
+                    "With `If-None-Match: \"<version>\"` naming the current ETag: 304 and no body.",
         parameters=[oa.CASE_ID,
+                    {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                     "description": "the ETag the caller holds"},
                     oa.query("as_of", {"type": "string", "format": "date-time"}, "RFC 3339 time"),
                     oa.query("version", {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
                              "a version of the case (with as_of: 404 unless recorded by then)")],
         responses={"200": {"description": "The case view", "content": CASE_VIEW,
+                           "headers": {"ETag": oa.ETAG_HEADER}},
+                   "304": {"description": "Not modified: the caller's ETag is the case's current version",
                            "headers": {"ETag": oa.ETAG_HEADER}}},
         problems=[400, 404, 422])},
     "/v1/cases/{case_id}/actions/{action}": {"post": oa.operation(

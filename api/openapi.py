@@ -12,6 +12,7 @@ component schemas, some of which are derived from the case-type files
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import Any
@@ -311,9 +312,30 @@ def merge_paths(*sections: Paths) -> dict[str, dict[str, Any]]:
     return merged
 
 
+def _one_or_more(names: Iterable[str]) -> str:
+    """A pattern for a comma-separated list of ``names`` (empty: no filter)."""
+    choice = "|".join(re.escape(n) for n in sorted(set(names)))
+    return f"^(?:(?:{choice})(?:,(?:{choice}))*)?$"
+
+
+def _case_list_values(paths: dict[str, Any], registry: CaseTypeRegistry) -> None:
+    """The case list's ``type`` and ``status`` filters take the types and states in force (a value
+    outside them is a 400 naming it: the document says so exactly)."""
+    operation = paths.get("/v1/cases", {}).get("get")
+    if operation is None:
+        return
+    states = {s for ct in registry for s in ct.states}
+    for param in operation.get("parameters", []):
+        if param.get("in") == "query" and param["name"] in ("type", "status"):
+            names = registry.names() if param["name"] == "type" else states
+            param["schema"] = {"type": "string", "maxLength": 2000, "pattern": _one_or_more(names)}
+
+
 def document(sections: Iterable[Paths], registry: CaseTypeRegistry, *,
              extra_schemas: Mapping[str, Schema] | None = None) -> dict[str, Any]:
     schemas = {**deepcopy(SCHEMAS), "CaseCreate": case_create_schema(registry), **dict(extra_schemas or {})}
+    paths = merge_paths(*sections)
+    _case_list_values(paths, registry)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -325,7 +347,7 @@ def document(sections: Iterable[Paths], registry: CaseTypeRegistry, *,
                            "`If-Match: \"<version>\"` or `expected_version`.",
         },
         "servers": [{"url": "/"}],
-        "paths": merge_paths(*sections),
+        "paths": paths,
         "components": {
             "schemas": schemas,
             "responses": responses_components(),

@@ -140,10 +140,8 @@ class ApprovalState:
         return None
 
     def may_reject(self, roles: Any, department: str) -> bool:
-        """A required approver (of a step not yet granted) may reject."""
-        missing = set(self.missing)
-        return any(set(roles) & set(s["roles"]) and s.get("department") in (None, department)
-                   for s in self.steps if s["name"] in missing)
+        """A required approver (of any step of the chain, granted or not) may reject."""
+        return any(set(roles) & set(s["roles"]) and s.get("department") in (None, department) for s in self.steps)
 
     def describe_open(self) -> list[str]:
         """The open steps for people: ``dept_head (of department sales)``, ``sales_manager|general_manager``."""

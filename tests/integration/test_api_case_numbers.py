@@ -34,3 +34,18 @@ def test_a_case_by_its_number(world: ApiWorld) -> None:
     assert missing["type"].endswith("/not-found")
     bad = world.call("GET", "/v1/cases/TS_2026!", "reviewer", status=400)
     assert "neither a case id" in bad["detail"]
+
+
+def test_if_none_match_with_the_current_etag_is_a_304(world: ApiWorld) -> None:
+    case = world.open_view("complaint")
+    headers = world.headers("reviewer")
+    first = world.client.get(f"/v1/cases/{case['number']}", headers=headers)
+    etag = first.headers["etag"]
+    assert etag == '"1"'
+    same = world.client.get(f"/v1/cases/{case['number']}", headers={**headers, "If-None-Match": etag})
+    assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    weak = world.client.get(f"/v1/cases/{case['id']}", headers={**headers, "If-None-Match": f'"7", W/{etag}'})
+    assert weak.status_code == 304
+    world.do(case, "assign", "supervisor", assignee="agent")
+    moved = world.client.get(f"/v1/cases/{case['number']}", headers={**headers, "If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["etag"] == '"2"' and moved.json()["status"] == "assigned"

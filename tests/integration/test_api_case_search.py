@@ -77,7 +77,7 @@ def test_multi_value_filters_search_and_sort(client: Any) -> None:
 @pytest.mark.parametrize("query, needle", [
     ("type=complaint,complain", "unknown case type 'complain'"),
     ("status=evaporated", "'evaporated' is not a state of any case type"),
-    ("type=inquiry&status=replied", "'replied' is not a state of inquiry"),
+    ("type=inquiry&status=replied,nowhere", "'nowhere' is not a state of any case type"),
     ("assignee=nobody", "unknown staff member 'nobody'"),
     ("escalated_to=nobody", "unknown staff member 'nobody'"),
     ("sort=colour", "sort must be one of"),

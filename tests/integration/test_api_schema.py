@@ -116,4 +116,9 @@ def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> An
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_published_contract(case: Any, token: str) -> None:
+    # Staff filters name staff of the roster: an unknown staff id is a 400 naming it (API.md), which no
+    # schema can state (the roster changes at run time), so the contract is tried with the one registered.
+    for name in ("assignee", "escalated_to"):
+        if isinstance(case.query, dict) and name in case.query:
+            case.query[name] = "boss"
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"})

@@ -21,6 +21,7 @@ ROLES = (
     "agent", "supervisor", "dept_head", "sales_manager", "general_manager",
     "technician", "reviewer", "importer", "admin",
     "employee", "finance_director", "cashier", "project_manager", "quality_manager",
+    "order_printer", "warehouse_clerk",
 )
 READ_ONLY_ROLES = frozenset({"reviewer", "admin"})  # the built-in roles with acts = false
 # Held implicitly by every staff member who may act on cases (not by system processes):

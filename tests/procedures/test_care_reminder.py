@@ -5,13 +5,17 @@ supervisor (once per occurrence, again the next day), titled by the date;
 the supervisor hands it to a specialist; reminders are recorded with their
 kind and channel, a birthday greeting only 2-7 days before the birthday
 (422 otherwise); only the supervisor or the assignee finishes the list; a
-list not finished 8 hours after it was opened escalates to the department head.
+list not finished by the end of the working day (18:00; a list opened on a
+Saturday by Monday's end) escalates to the department head.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from domain.model.case import Case
 from tests.api_support import ApiWorld
+from tests.support import SHANGHAI
 
 PROBLEMS = "https://casetrail.invalid/problems/"
 
@@ -66,8 +70,17 @@ def test_a_birthday_greeting_goes_two_to_seven_days_before(world: ApiWorld) -> N
 
 def test_a_list_left_unfinished_escalates_to_the_department_head(world: ApiWorld) -> None:
     [case] = todays_lists(world)
-    world.advance(hours=7, minutes=59)
+    assert world.clock(case, "daily")["due_at"] == "2026-11-16T18:00:00+08:00"  # the end of Monday's work
+    world.now = datetime(2026, 11, 16, 17, 59, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == []
-    world.advance(minutes=2)
+    world.now = datetime(2026, 11, 16, 18, 1, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == ["daily"]
     assert [(e["to_role"], e["to_staff"]) for e in world.show(case)["escalations"]] == [("dept_head", "dept_head")]
+    assert world.show(case)["status"] == "open"  # still to be worked
+
+
+def test_a_list_opened_on_a_saturday_is_due_at_the_end_of_monday(world: ApiWorld) -> None:
+    world.now = datetime(2026, 11, 21, 9, 5, tzinfo=SHANGHAI)
+    [saturday] = todays_lists(world)
+    assert saturday["title"] == "2026-11-21 客户关怀提醒"
+    assert world.clock(saturday, "daily")["due_at"] == "2026-11-23T18:00:00+08:00"

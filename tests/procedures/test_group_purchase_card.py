@@ -4,8 +4,10 @@ Proves: the seven arrows of the procedure are the path (application form,
 confirmation with finance, purchasing and the mall department, 批准签字 by
 the department head, the triplicate form, the bonus explanation acknowledged,
 the finance signature, the bonus settled at the cashier); an organisation's
-card names the organisation; all three departments must be named; the
-agent who sent it for approval and the cashier may not sign the approval;
+card names the organisation; all three departments must be named; only the
+head of the sending agent's department (customer service) signs the
+approval — not another department's head, the agent who sent it for
+approval or the cashier;
 wrong roles and steps out of order are refused; a rejection ends it.
 """
 
@@ -28,7 +30,7 @@ def apply(world: ApiWorld, status: int = 201, **fields: object) -> dict:
 def test_the_seven_steps_from_application_to_bonus(world: ApiWorld) -> None:
     case = apply(world)
     assert case["number"].startswith("TG-") and case["status"] == "applied"
-    confirmed = world.do(case, "confirm_departments", "agent", **CONFIRMED_BY)
+    confirmed = world.do(case, "confirm_departments", "agent2", **CONFIRMED_BY)
     assert confirmed["status"] == "confirmed" and confirmed["approvals"]["required"] == ["dept_head"]
     assert world.do(case, "issue_form", "agent", form_no="SL-1", status=422)["type"] == \
         PROBLEMS + "action-not-allowed"  # not signed yet
@@ -54,7 +56,7 @@ def test_an_organisation_is_named_and_all_three_departments_confirm(world: ApiWo
     assert nameless["errors"][0]["field"] == "organisation"
     person = apply(world, holder_kind="individual", organisation=None, card_count=2, total_amount="2000.00")
     assert person["status"] == "applied"
-    partial = world.do(person, "confirm_departments", "agent", finance_by="财务 周会计", mall_by="商场部 郑主管",
+    partial = world.do(person, "confirm_departments", "agent2", finance_by="财务 周会计", mall_by="商场部 郑主管",
                        status=422)
     assert partial["errors"] == [{"field": "purchasing_by", "problem": "is required"}]
     assert world.show(person)["status"] == "applied"
@@ -62,10 +64,12 @@ def test_an_organisation_is_named_and_all_three_departments_confirm(world: ApiWo
 
 def test_who_may_sign_the_approval(world: ApiWorld) -> None:
     case = apply(world)
-    world.do(case, "confirm_departments", "agent", **CONFIRMED_BY)
-    for who in ("agent", "cashier", "supervisor"):
+    world.do(case, "confirm_departments", "agent2", **CONFIRMED_BY)
+    for who in ("agent2", "cashier", "supervisor", "sales_head"):
         refused = world.do(case, "approve", who, status=403)
         assert refused["type"] == PROBLEMS + "approval-not-allowed", who
+    assert "dept_head (of department cs)" in world.do(case, "approve", "sales_head", status=403)["detail"]
+    assert world.do(case, "reject", "sales_head", reason="x", status=403)["type"] == PROBLEMS + "approval-not-allowed"
     rejected = world.do(case, "reject", "dept_head", reason="超出本季度团购额度")
     assert rejected["status"] == "rejected"
     assert world.do(case, "issue_form", "agent", form_no="x", status=422)["type"] == PROBLEMS + "action-not-allowed"

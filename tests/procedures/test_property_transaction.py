@@ -8,17 +8,22 @@ agent acts) is a 422; the specialist may refuse documents; the contract copy
 goes to the supervisor only after the parties were told by SMS (422 before)
 and within 3 working days of the assignment; payments are filed by finance
 within 1 working day; purchase-money transfers wait for the supervisor;
-the settlement list is passed on in 1 and gas/cable transferred in 3 working
-days, before the formalities may complete (422); the archive is due in 5
-working days and opens a return visit. Each deadline's breach escalates to
-the supervisor, the next one up the ladder to the department head.
+the 《付款單》 is due by 24:00 of the day the conditions for a transfer were
+met (recorded by the specialist, never a day to come); the settlement list
+is passed on in 1 and gas/cable transferred in 3 working days, before the
+formalities may complete (422); the archive is due in 5 working days and
+opens a return visit. Each deadline's breach escalates to the supervisor,
+the next one up the ladder to the department head. A contract signed on a
+day to come is refused (422).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tests.api_support import ApiWorld
+from tests.support import SHANGHAI
 
 PROBLEMS = "https://casetrail.invalid/problems/"
 BUYER = {"id": "B-1", "name": "周先生", "phone": "13700137000"}
@@ -146,3 +151,37 @@ def test_late_steps_escalate_to_the_supervisor_then_the_department_head(world: A
     assert [(e["clock"], e["to_role"], e["to_staff"]) for e in escalations] == [
         ("assignment", "supervisor", "supervisor"), ("contract_review", "dept_head", "dept_head")]
     assert world.clock(case, "assignment")["state"] == "breached"  # assigned late: the breach stays recorded
+
+
+def test_a_contract_signed_on_a_day_to_come_is_refused(world: ApiWorld) -> None:
+    ahead = world.open_view("property_transaction", by="seller", customer=BUYER, status=422,
+                            fields={**DEAL, "contract_signed_on": "2026-11-17"}, title="x")
+    assert [e["field"] for e in ahead["errors"]] == ["contract_signed_on"] and "4.1" in ahead["detail"]
+    late = world.open_view("property_transaction", by="seller", customer=BUYER,
+                           fields={**DEAL, "contract_signed_on": "2026-11-13"}, title="x")
+    assert late["status"] == "opened"  # a late sheet is not refused
+
+
+def test_the_payment_order_is_due_the_day_the_transfer_conditions_are_met(world: ApiWorld) -> None:
+    case = in_progress(world)
+    assert world.do(case, "record_conditions_met", "agent2", status=403, conditions_met_on="2026-11-16")["type"] == \
+        PROBLEMS + "forbidden"  # the assigned specialist records it
+    ahead = world.do(case, "record_conditions_met", "agent", status=422, conditions_met_on="2026-11-17")
+    assert [e["field"] for e in ahead["errors"]] == ["conditions_met_on"]
+    case = world.do(case, "record_conditions_met", "agent", conditions_met_on="2026-11-16", note="网签完成,首期款到账")
+    assert world.clock(case, "transfer_request")["due_at"] == "2026-11-17T00:00:00+08:00"  # 「當天」: by 24:00
+    world.now = datetime(2026, 11, 16, 23, 59, tzinfo=SHANGHAI)
+    assert world.app.record_breaches(case["id"]) == []
+    world.now = datetime(2026, 11, 17, 0, 1, tzinfo=SHANGHAI)
+    assert world.app.record_breaches(case["id"]) == ["transfer_request"]
+    assert [(e["clock"], e["to_role"], e["to_staff"]) for e in world.show(case)["escalations"]] == [
+        ("transfer_request", "supervisor", "supervisor")]
+    case = world.do(case, "request_transfer", "agent", amount="50000.00", payee="吴女士")
+    assert world.clock(case, "transfer_request")["state"] == "breached"
+    case = world.do(case, "approve_transfer", "supervisor")
+    # the second instalment: timed afresh, and on time
+    world.now = datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI)
+    case = world.do(case, "record_conditions_met", "agent", conditions_met_on="2026-11-20")
+    assert world.clock(case, "transfer_request")["due_at"] == "2026-11-21T00:00:00+08:00"
+    case = world.do(case, "request_transfer", "agent", amount="250000.00", payee="吴女士")
+    assert world.clock(case, "transfer_request")["state"] == "met"

@@ -8,16 +8,19 @@ the power-factor standard of its supply, with per-motor capacitors outside
 50-60 % of the motor, without the reactive meter a 100 kVA customer needs,
 or without enrolling it in the power-factor fee assessment is a 422; a
 customer out of scope is connected without compensation; an existing
-low-voltage customer gets a rectification notice whose 30 days escalate to
-the supervisor when they pass; the supervisor records a 50-200 yuan
+low-voltage customer gets a rectification notice with its deadline (a day
+to come, 422 otherwise), due at 24:00 of it and escalating to the
+supervisor when it passes; the supervisor records a 50-200 yuan
 sanction (422 outside that range, 403 for others).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tests.api_support import ApiWorld
+from tests.support import SHANGHAI
 
 PROBLEMS = "https://casetrail.invalid/problems/"
 FACTORY = {"id": "YD-36001", "name": "信丰县红星机械厂", "phone": "0797-3321234"}
@@ -94,17 +97,23 @@ def test_a_customer_out_of_scope_is_connected_without_compensation(world: ApiWor
     refused = world.do(notice, "plan_supply", "agent", status=422, design="x", device="per_motor")
     assert refused["type"] == PROBLEMS + "guard-failed"
     new = case_of(world)
-    assert world.do(new, "issue_notice", "agent", status=422, notice_no="ZG-1",
-                    device="automatic")["type"] == PROBLEMS + "guard-failed"
+    assert world.do(new, "issue_notice", "agent", status=422, notice_no="ZG-1", device="automatic",
+                    rectify_by="2026-12-16")["type"] == PROBLEMS + "guard-failed"
 
 
-def test_a_rectification_notice_runs_30_days_then_escalates(world: ApiWorld) -> None:
+def test_a_rectification_notice_states_its_deadline_then_escalates(world: ApiWorld) -> None:
     case = case_of(world, kind="rectification", supply="lv_motive", capacity="15", motor_kw="15")
-    case = world.do(case, "issue_notice", "agent", notice_no="ZG-2026-017", device="per_motor")
-    assert world.clock(case, "rectification")["due_at"] == "2026-12-16T10:00:00+08:00"
-    world.advance(days=29)
+    for bad in (None, "2026-11-16"):  # 「限期」: a deadline, and a day to come
+        data = {"notice_no": "ZG-2026-017", "device": "per_motor", **({"rectify_by": bad} if bad else {})}
+        refused = world.do(case, "issue_notice", "agent", status=422, **data)
+        assert [e["field"] for e in refused["errors"]] == ["rectify_by"], bad
+    case = world.do(case, "issue_notice", "agent", notice_no="ZG-2026-017", device="per_motor",
+                    rectify_by="2026-12-15")
+    assert case["fields"]["rectify_by"] == "2026-12-15"
+    assert world.clock(case, "rectification")["due_at"] == "2026-12-16T00:00:00+08:00"  # 24:00 of the deadline
+    world.now = datetime(2026, 12, 15, 23, 59, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == []
-    world.advance(days=1, minutes=1)
+    world.now = datetime(2026, 12, 16, 0, 1, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == ["rectification"]
     assert [(e["clock"], e["to_role"]) for e in world.show(case)["escalations"]] == [("rectification", "supervisor")]
     case = world.do(case, "inspect", "technician", compensation_installed=False, power_factor="0.80",

@@ -5,8 +5,9 @@ salesperson on the 25th at 09:00, once per occurrence; only the salesperson
 the plan is offered to submits it (403 for a colleague), with a month and at
 least one visit (422 otherwise); only the sales supervisor approves or sends
 it back; a second plan of the same salesperson for the same month is a 422
-``.../duplicate``; a plan not submitted in 3 days escalates to the sales
-supervisor and a review not done in a working day to the department head.
+``.../duplicate``; a plan not submitted by the month's end (24:00 of its
+last day) escalates to the sales supervisor and a review not done in a
+working day to the department head.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def test_the_worker_opens_one_plan_per_salesperson_on_the_25th(world: ApiWorld) 
     plan = scheduled_plan(world)
     assert plan["status"] == "drafting" and plan["fields"]["offered_to"] == "seller"
     assert plan["title"] == "2026-11 月底提交 次月拜访计划"
-    assert world.clock(plan, "submission")["due_at"] == "2026-11-28T09:30:00+08:00"
+    assert world.clock(plan, "submission")["due_at"] == "2026-12-01T00:00:00+08:00"  # 「每月底」: 24:00 of 11-30
 
 
 def test_only_the_planner_submits_and_only_the_supervisor_approves(world: ApiWorld) -> None:
@@ -91,14 +92,14 @@ def test_one_plan_per_salesperson_and_month(world: ApiWorld) -> None:
 def test_a_late_plan_and_a_late_review_escalate(world: ApiWorld) -> None:
     plans_opened(world)
     plan = scheduled_plan(world)
-    world.advance(days=2, hours=23)
+    world.now = datetime(2026, 11, 30, 23, 59, tzinfo=SHANGHAI)
     assert world.app.record_breaches(plan["id"]) == []
-    world.advance(hours=2)
+    world.now = datetime(2026, 12, 1, 0, 1, tzinfo=SHANGHAI)
     assert world.app.record_breaches(plan["id"]) == ["submission"]
     assert [(e["clock"], e["to_role"]) for e in world.show(plan)["escalations"]] == [("submission", "sales_manager")]
     plan = world.do(plan, "submit", "seller", month="2026-12", visits=VISITS)  # late, still accepted
     assert world.clock(plan, "submission")["state"] == "breached"
-    world.advance(days=3)  # Saturday 2026-11-28 10:30 + 3 days: past one working day
+    world.advance(days=2)  # Tuesday 2026-12-01 00:01 + 2 days: past one working day
     assert world.app.record_breaches(plan["id"]) == ["review"]
     escalations = world.show(plan)["escalations"]
     assert (escalations[-1]["clock"], escalations[-1]["to_role"], escalations[-1]["to_staff"]) == \

@@ -2,20 +2,25 @@
 
 Through the HTTP API on both databases: a visit without the salesperson's
 approved plan for its month is a 422 ``.../prerequisite-missing``; only the
-visiting salesperson prepares, visits and reports (403 for a colleague);
+visiting salesperson — who opened the visit on their own plan — prepares,
+visits and reports (403 for a colleague, and for both when the visit was
+opened on a colleague's plan);
 preparing needs the customer contacted (422 otherwise); expenses or gifts
 applied for go to the sales supervisor for approval before the visit (the
 salesperson cannot approve them, a rejection sends the visit back); a visit
-without them is ready at once; the report is due two days after the visit
-and a late one escalates to the sales supervisor; the supervisor reviews,
+without them is ready at once; a visit is not recorded for a time to come
+(422); the report is due two days after the visit itself, however late the
+visit is recorded, and a late one escalates to the sales supervisor; the supervisor reviews,
 and closing needs a follow-up for every promise of the report (422 before).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tests.api_support import ApiWorld
+from tests.support import SHANGHAI
 
 PROBLEMS = "https://casetrail.invalid/problems/"
 CUSTOMER = {"name": "华南建材", "contact": "陈经理", "phone": "020-83331234"}
@@ -113,3 +118,24 @@ def test_a_report_later_than_two_days_escalates_to_the_supervisor(world: ApiWorl
     assert [(e["clock"], e["to_role"]) for e in escalations] == [("report", "sales_manager")]
     case = world.do(case, "submit_report", "seller", report="迟交的报告")
     assert world.clock(case, "report")["state"] == "breached"
+
+
+def test_only_the_salesperson_who_opened_the_visit_on_their_own_plan_works_it(world: ApiWorld) -> None:
+    approved_plan(world, salesperson="seller2")
+    borrowed = visit(world, by="seller", offered_to="seller2")  # seller opens a visit on seller2's plan
+    for who in ("seller", "seller2", "agent"):
+        refused = world.do(borrowed, "prepare", who, status=403, contact_confirmed=True)
+        assert refused["type"] == PROBLEMS + "forbidden", who
+    assert world.do(borrowed, "cancel", "sales_manager", reason="不是本人的拜访计划")["status"] == "cancelled"
+    own = visit(world, by="seller2", offered_to="seller2")
+    assert world.do(own, "prepare", "seller2", contact_confirmed=True)["status"] == "prepared"
+
+
+def test_the_report_is_due_two_days_after_the_visit_itself(world: ApiWorld) -> None:
+    approved_plan(world)
+    case = world.do(visit(world), "prepare", "seller", contact_confirmed=True)
+    ahead = world.do(case, "record_visit", "seller", status=422, visited_at="2026-11-16T15:00:00+08:00")
+    assert [e["field"] for e in ahead["errors"]] == ["visited_at"]  # now is 10:00
+    world.now = datetime(2026, 11, 17, 9, 0, tzinfo=SHANGHAI)  # recorded the next morning
+    case = world.do(case, "record_visit", "seller", visited_at="2026-11-16T14:30:00+08:00")
+    assert world.clock(case, "report")["due_at"] == "2026-11-18T14:30:00+08:00"  # two days after the visit

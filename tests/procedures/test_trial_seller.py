@@ -6,14 +6,19 @@ sales manager evaluates against the admission criteria (no breach of
 contract, the sales capacity — product default 500,000.00 for 「##万」 —,
 proof of creditworthiness and mortgageable real estate: each refused 422
 when missing) and only the general manager promotes a passed trial seller;
-a failed one lapses; the end of the trial (90 days, product default)
-escalates to the sales manager, who records the lapse; one trial per
-company (422 .../duplicate); wrong roles are refused.
+「试销期结束后,合同自动解除」: at 24:00 of the contract's trial_ends a trial
+not evaluated, or one that failed, lapses by itself without an escalation
+(a passed one waits for its promotion); the term ends after it starts and
+not before the signing day (422); one trial per company (422
+.../duplicate); wrong roles are refused.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tests.api_support import ApiWorld
+from tests.support import SHANGHAI
 
 PROBLEMS = "https://casetrail.invalid/problems/"
 COMPANY = {"id": "91440300MA5F12345X", "name": "深圳安达安防科技有限公司", "contact": "何经理"}
@@ -22,11 +27,11 @@ CREDIT = {"name": "资信证明.pdf", "media_type": "application/pdf", "size": 9
 ESTATE = {"name": "房产证.pdf", "media_type": "application/pdf", "size": 9500, "sha256": "7e" * 32}
 
 
-def on_trial(world: ApiWorld, company: dict = COMPANY) -> dict:
+def on_trial(world: ApiWorld, company: dict = COMPANY, ends: str = "2027-02-14") -> dict:
     case = world.open_view("trial_seller", by="seller", customer=company,
                            fields={"area": "深圳市南山区", "products": "红外探测器 AP-200 系列"})
     world.do(case, "sign_contract", "sales_manager", contract=CONTRACT, trial_starts="2026-11-16",
-             trial_ends="2027-02-14")
+             trial_ends=ends)
     return case
 
 
@@ -89,18 +94,51 @@ def test_one_trial_per_company(world: ApiWorld) -> None:
     assert [e["field"] for e in no_contract["errors"]] == ["contract"]
 
 
-def test_the_end_of_the_trial_escalates_to_the_sales_manager_who_records_the_lapse(world: ApiWorld) -> None:
+def test_the_contract_lapses_by_itself_at_the_end_of_its_trial_period(world: ApiWorld) -> None:
     case = on_trial(world)
-    world.advance(days=89)
+    assert world.clock(case, "trial")["due_at"] == "2027-02-15T00:00:00+08:00"  # 24:00 of trial_ends
+    world.do(case, "record_sales", "seller", amount="5000.00")
+    world.now = datetime(2027, 2, 14, 23, 59, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == []
-    world.advance(days=1, minutes=1)
+    world.now = datetime(2027, 2, 15, 0, 1, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == ["trial"]
-    [escalation] = world.show(case)["escalations"]
-    assert escalation["to_role"] == "sales_manager" and escalation["clock"] == "trial"
-    department, roles = world.staff[escalation["to_staff"]]  # a sales manager of the sales department
-    assert department == "sales" and "sales_manager" in roles
-    assert world.do(case, "lapse", "seller", status=403)["type"] == PROBLEMS + "forbidden"
-    lapsed = world.do(case, "lapse", "sales_manager", reason="试销期结束,合同自动解除")
-    assert lapsed["status"] == "lapsed"
-    again = on_trial(world)  # a lapsed company may start a new trial
+    view = world.show(case)
+    assert view["status"] == "lapsed" and view["escalations"] == []  # 「合同自动解除」: nobody is escalated to
+    breach = next(h for h in world.history(case) if h["type"].endswith("DeadlineBreached"))
+    assert breach["data"]["changes"] == {"status": ["on_trial", "lapsed"]}
+    assert world.do(case, "record_sales", "seller", amount="1.00", status=422)["type"] == PROBLEMS + "action-not-allowed"
+    again = on_trial(world, ends="2027-05-15")  # a lapsed company may start a new trial
     assert world.show(again)["status"] == "on_trial" and again["number"] != case["number"]
+
+
+def test_a_failed_trial_lapses_at_its_end_and_a_passed_one_waits_for_the_promotion(world: ApiWorld) -> None:
+    failed = on_trial(world)
+    world.do(failed, "evaluate", "sales_manager", evaluation="fail", notes="销量不足")
+    assert world.clock(failed, "trial")["state"] == "met"
+    assert world.clock(failed, "failed_trial")["due_at"] == "2027-02-15T00:00:00+08:00"
+    other = {**COMPANY, "id": "91440300MA5F99999X", "name": "深圳另一家公司"}
+    passed = on_trial(world, other)
+    world.do(passed, "evaluate", "sales_manager", evaluation="pass", sales_capacity="600000.00",
+             credit_proof=CREDIT, collateral=ESTATE)
+    assert [c["name"] for c in world.show(passed)["clocks"]] == ["trial"]  # no lapse clock for a pass
+    world.now = datetime(2027, 2, 15, 0, 1, tzinfo=SHANGHAI)
+    assert world.app.record_breaches(failed["id"]) == ["failed_trial"]
+    assert world.app.record_breaches(passed["id"]) == []
+    assert world.show(failed)["status"] == "lapsed" and world.show(failed)["escalations"] == []
+    assert world.show(passed)["status"] == "evaluated"
+    assert world.do(passed, "promote", "general_manager")["status"] == "promoted"  # after the trial's end
+
+
+def test_the_trial_term_is_checked_when_the_contract_is_signed(world: ApiWorld) -> None:
+    case = world.open_view("trial_seller", by="seller", customer=COMPANY,
+                           fields={"area": "深圳市南山区", "products": "红外探测器"})
+    backwards = world.do(case, "sign_contract", "sales_manager", contract=CONTRACT, trial_starts="2026-12-01",
+                         trial_ends="2026-11-30", status=422)
+    assert [e["field"] for e in backwards["errors"]] == ["trial_ends"]
+    ended = world.do(case, "sign_contract", "sales_manager", contract=CONTRACT, trial_starts="2026-08-01",
+                     trial_ends="2026-11-15", status=422)  # yesterday: it would lapse at once
+    assert [e["field"] for e in ended["errors"]] == ["trial_ends"]
+    today = world.do(case, "sign_contract", "sales_manager", contract=CONTRACT, trial_starts="2026-08-16",
+                     trial_ends="2026-11-16")
+    assert today["status"] == "on_trial"
+    assert world.clock(today, "trial")["due_at"] == "2026-11-17T00:00:00+08:00"

@@ -6,8 +6,10 @@ missing — within 2 working days, after a service (3dc) the front desk within
 1 working day; each kind has its own hand-over (the other is refused);
 the file is received by the supervisor (7dc) or another specialist (3dc),
 never by whoever handed it over; a reason given to the supervisor extends
-the deadline by up to 3 working days; a late hand-over escalates to the
-supervisor; one open file per vehicle and kind (422 .../duplicate).
+the deadline by up to 3 working days, before the deadline only (「事前」);
+a file not handed over in time is moved to overdue by the system and
+escalates to the supervisor, and is still handed over; one open file per
+vehicle and kind (422 .../duplicate).
 """
 
 from __future__ import annotations
@@ -94,3 +96,15 @@ def test_a_reason_extends_the_deadline_and_a_late_file_escalates(world: ApiWorld
     assert world.app.record_breaches(late["id"]) == ["handover"]
     assert [(e["to_role"], e["to_staff"]) for e in world.show(late)["escalations"]] == [("supervisor", "supervisor")]
     assert world.app.record_breaches(case["id"]) == ["handover"]  # the extended deadline (Friday 10:00) passed too
+
+    for overdue in (late, case):
+        view = world.show(overdue)
+        assert view["status"] == "overdue"  # 「逾期者」: marked for the quarterly assessment
+        breach = next(h for h in world.history(overdue) if h["type"].endswith("DeadlineBreached"))
+        assert breach["data"]["changes"] == {"status": ["pending", "overdue"]}
+    # 「事前」: a reason given after the deadline does not extend it
+    after = world.do(case, "explain_delay", "supervisor", reason="保险单还没到", working_days=1, status=422)
+    assert after["type"] == PROBLEMS + "action-not-allowed"
+    handed = world.do(late, "hand_over_service", "agent", repair_order=scan("结算单"))
+    assert handed["status"] == "handed_over" and world.clock(handed, "handover")["state"] == "breached"
+    assert world.do(handed, "accept_file", "agent2")["status"] == "filed"

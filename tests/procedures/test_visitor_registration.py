@@ -7,16 +7,20 @@ a 422 ``.../duplicate`` naming the first registration, until that one
 closes; only the sales supervisor confirms (403 otherwise) and the
 confirmation makes the registering salesperson the owner, whose follow-ups
 alone count; handing a customer back needs three follow-ups (422 before);
-the supervisor reassigns on the customer's request; a late confirmation and
-a lapsed month of validity escalate to the sales supervisor, who expires
-the registration and frees the customer.
+the supervisor reassigns on the customer's request; a late confirmation
+escalates to the sales supervisor; the month of validity runs from the
+visit and starts again at every follow-up (「最后一次跟進后一個月內」), and a
+month without one expires the registration by itself (no escalation; the
+owner is told) and frees the customer; a visit in the future is refused.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tests.api_support import ApiWorld
+from tests.support import SHANGHAI
 
 PROBLEMS = "https://casetrail.invalid/problems/"
 WANG = {"name": "王先生", "phone": "13800138000"}
@@ -114,19 +118,48 @@ def test_an_unconfirmed_registration_escalates_to_the_sales_supervisor(world: Ap
     assert world.clock(case, "confirmation")["state"] == "breached"
 
 
-def test_a_lapsed_month_escalates_and_the_supervisor_expires_the_registration(world: ApiWorld) -> None:
+def test_a_month_without_a_follow_up_expires_the_registration_by_itself(world: ApiWorld) -> None:
     case = confirmed(world)
-    assert world.clock(case, "validity")["due_at"] == "2026-12-16T10:00:00+08:00"  # 30 days
-    world.advance(days=29)
+    assert case["fields"]["last_contact_at"] == FIELDS["visited_at"]  # the visit is the first contact
+    assert world.clock(case, "validity")["due_at"] == "2026-12-17T00:00:00+08:00"  # 30 days, to 24:00
+    world.now = datetime(2026, 12, 16, 23, 59, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == []
-    world.advance(days=2)
+    world.now = datetime(2026, 12, 17, 0, 1, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == ["validity"]
-    assert [e["to_role"] for e in world.show(case)["escalations"]] == ["sales_manager"]
-    assert world.do(case, "expire", "seller", status=403, reason="x")["type"] == PROBLEMS + "forbidden"
-    case = world.do(case, "expire", "sales_manager", reason="最后一次跟進后一個月內未跟進")
-    assert case["status"] == "expired"
-    assert register(world, by="seller2")["status"] == "registered"
-    # a follow-up in time meets the clock instead
-    other = confirmed(world, owner="seller2", customer={"name": "赵先生", "phone": "13900139000"})
-    other_case = world.do(other, "log_follow_up", "seller2", channel="phone", summary="回访")
-    assert world.clock(other_case, "validity")["state"] == "met"
+    view = world.show(case)
+    assert view["status"] == "expired"
+    # no escalation up the ladder; the owner hears that the customer is free
+    assert [(e["clock"], e["to_role"], e["to_staff"]) for e in view["escalations"]] == [(None, "agent", "seller")]
+    breach = next(h for h in world.history(case) if h["type"].endswith("DeadlineBreached"))
+    assert breach["data"]["changes"] == {"status": ["confirmed", "expired"]}
+    world.do(case, "log_follow_up", "seller", status=422, channel="phone", summary="太迟了")
+    assert register(world, by="seller2", visited_at="2026-12-17T00:00:00+08:00")["status"] == "registered"
+
+
+def test_every_follow_up_starts_the_month_again(world: ApiWorld) -> None:
+    case = confirmed(world)
+    world.now = datetime(2026, 12, 6, 15, 0, tzinfo=SHANGHAI)
+    case = world.do(case, "log_follow_up", "seller", channel="phone", summary="约看样板房")
+    assert world.clock(case, "validity")["state"] == "running"
+    assert world.clock(case, "validity")["due_at"] == "2027-01-06T00:00:00+08:00"  # 30 days after 12-06
+    world.now = datetime(2026, 12, 20, 11, 0, tzinfo=SHANGHAI)
+    assert world.app.record_breaches(case["id"]) == []  # past the first month: the follow-up renewed it
+    case = world.do(case, "log_follow_up", "seller", channel="visit", summary="二次到访")
+    assert world.clock(case, "validity")["due_at"] == "2027-01-20T00:00:00+08:00"
+    world.now = datetime(2027, 1, 19, 23, 0, tzinfo=SHANGHAI)
+    assert world.app.record_breaches(case["id"]) == []
+    world.now = datetime(2027, 1, 20, 0, 1, tzinfo=SHANGHAI)
+    assert world.app.record_breaches(case["id"]) == ["validity"]
+    assert world.show(case)["status"] == "expired"
+    # a deal in time meets the clock instead
+    other = register(world, by="seller2", customer={"name": "赵先生", "phone": "13900139000"},
+                     visited_at="2027-01-20T00:00:00+08:00")
+    world.do(other, "confirm", "sales_manager", assignee="seller2")
+    done = world.do(other, "close_deal", "seller2", unit="5-0801")
+    assert done["status"] == "deal" and world.clock(done, "validity")["state"] == "met"
+
+
+def test_a_visit_in_the_future_is_no_registration(world: ApiWorld) -> None:
+    ahead = register(world, visited_at="2026-11-16T10:30:00+08:00", status=422)  # now is 10:00
+    assert [e["field"] for e in ahead["errors"]] == ["visited_at"]
+    assert register(world, visited_at="2026-11-15T16:00:00+08:00")["status"] == "registered"

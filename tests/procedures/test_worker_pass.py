@@ -2,18 +2,22 @@
 
 Proves: a worker pass needs the renovation permit, residence permit, unit
 and a copy of the ID card (422 naming each missing one), is paid at the
-cashier with exactly 押金 50 and 工本费 5, and only then issued; its validity
-runs 90 days, a temporary pass's 3 days (no fee: paying for one is refused);
+cashier with exactly 押金 50 and 工本费 5, and only then issued; the pass
+bears its last valid day (valid_until), at most 3 months ahead for a worker
+pass and 3 days (the issue day included) for a temporary one, never in the
+past (422 each); a temporary pass has no fee (paying for one is refused);
 an ID number must carry its GB 11643 check digit; one person holds one pass
-at a time (422 .../duplicate) until it is returned; an expired pass
-escalates to the supervisor and can then be marked expired and returned.
+at a time (422 .../duplicate) until it is returned; at 24:00 of valid_until
+the system moves the pass to expired and escalates to the supervisor, and
+the expired pass is then returned.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tests.api_support import ApiWorld
+from tests.support import SHANGHAI
 
 PROBLEMS = "https://casetrail.invalid/problems/"
 WORKER = {"name": "李师傅", "id_number": "440301199003070019", "phone": "13700137000"}
@@ -22,14 +26,10 @@ WORKER_FIELDS = {"kind": "worker", "unit": "3-1-502", "construction_permit_no": 
                  "residence_permit_no": "ZZ440301-77", "id_copy": ID_COPY}
 
 
-def due_in(clock: dict) -> timedelta:
-    return datetime.fromisoformat(clock["due_at"]) - datetime.fromisoformat(clock["started_at"])
-
-
 def test_a_worker_pass_is_paid_issued_and_returned(world: ApiWorld) -> None:
     case = world.open_view("worker_pass", customer=WORKER, fields=WORKER_FIELDS)
     assert case["number"].startswith("CRZ-") and case["status"] == "applied"
-    early = world.do(case, "issue", "agent", pass_no="CR-0001", status=422)  # not paid yet
+    early = world.do(case, "issue", "agent", pass_no="CR-0001", valid_until="2027-02-16", status=422)  # not paid
     assert early["type"] == PROBLEMS + "action-not-allowed"
 
     wrong_fee = world.do(case, "pay", "cashier", deposit="40.00", card_fee="5.00", receipt_no="R1", status=422)
@@ -41,9 +41,17 @@ def test_a_worker_pass_is_paid_issued_and_returned(world: ApiWorld) -> None:
     paid = world.do(case, "pay", "cashier", deposit="50.00", card_fee="5.00", receipt_no="R1")
     assert paid["status"] == "paid"
     assert (paid["fields"]["deposit_paid"], paid["fields"]["card_fee_paid"]) == ("50.00", "5.00")
-    issued = world.do(case, "issue", "agent", pass_no="CR-0001")
-    assert issued["status"] == "issued"
-    assert due_in(world.clock(case, "validity")) == timedelta(days=90)
+    # 「有效期为3个月以内」: from Monday 2026-11-16, 2027-02-16 at the latest; never before the issue day
+    for late in ("2027-02-17", "2027-03-01"):
+        too_long = world.do(case, "issue", "agent", pass_no="CR-0001", valid_until=late, status=422)
+        assert [e["field"] for e in too_long["errors"]] == ["valid_until"] and "3个月以内" in too_long["detail"]
+    past = world.do(case, "issue", "agent", pass_no="CR-0001", valid_until="2026-11-15", status=422)
+    assert [e["field"] for e in past["errors"]] == ["valid_until"]
+    no_term = world.do(case, "issue", "agent", pass_no="CR-0001", status=422)
+    assert [e["field"] for e in no_term["errors"]] == ["valid_until"]
+    issued = world.do(case, "issue", "agent", pass_no="CR-0001", valid_until="2027-02-16")
+    assert issued["status"] == "issued" and issued["fields"]["valid_until"] == "2027-02-16"
+    assert world.clock(case, "validity")["due_at"] == "2027-02-17T00:00:00+08:00"  # 24:00 of its last day
 
     back = world.do(case, "return_pass", "cashier", deposit_refunded="50.00")
     assert back["status"] == "returned" and back["fields"]["deposit_refunded"] == "50.00"
@@ -68,12 +76,14 @@ def test_a_temporary_pass_is_free_and_valid_for_three_days(world: ApiWorld) -> N
     case = world.open_view("worker_pass", customer=visitor, fields={"kind": "temporary"})
     fee = world.do(case, "pay", "cashier", deposit="50.00", card_fee="5.00", receipt_no="R2", status=422)
     assert fee["type"] == PROBLEMS + "guard-failed" and "temporary pass has no fee" in fee["detail"]
-    issued = world.do(case, "issue_temporary", "agent", pass_no="LS-0001")
+    four_days = world.do(case, "issue_temporary", "agent", pass_no="LS-0001", valid_until="2026-11-19", status=422)
+    assert [e["field"] for e in four_days["errors"]] == ["valid_until"] and "有效时间为3天" in four_days["detail"]
+    issued = world.do(case, "issue_temporary", "agent", pass_no="LS-0001", valid_until="2026-11-18")
     assert issued["status"] == "issued"
-    assert due_in(world.clock(case, "validity")) == timedelta(days=3)
+    assert world.clock(case, "validity")["due_at"] == "2026-11-19T00:00:00+08:00"  # Mon, Tue, Wed
 
     worker = world.open_view("worker_pass", customer=WORKER, fields=WORKER_FIELDS)
-    unpaid = world.do(worker, "issue_temporary", "agent", pass_no="LS-0002", status=422)
+    unpaid = world.do(worker, "issue_temporary", "agent", pass_no="LS-0002", valid_until="2026-11-18", status=422)
     assert unpaid["type"] == PROBLEMS + "guard-failed"  # a worker pass is not issued without payment
 
 
@@ -86,18 +96,20 @@ def test_one_pass_per_person_until_it_is_returned(world: ApiWorld) -> None:
     assert world.open_view("worker_pass", customer=WORKER, fields={"kind": "temporary"})["status"] == "applied"
 
 
-def test_an_expired_temporary_pass_escalates_and_is_marked_expired(world: ApiWorld) -> None:
+def test_a_pass_past_its_last_day_expires_by_itself_and_escalates(world: ApiWorld) -> None:
     case = world.open_view("worker_pass", customer=WORKER, fields={"kind": "temporary"})
-    world.do(case, "issue_temporary", "agent", pass_no="LS-0009")
-    world.advance(days=2, hours=23)
+    world.do(case, "issue_temporary", "agent", pass_no="LS-0009", valid_until="2026-11-18")
+    world.now = datetime(2026, 11, 18, 23, 59, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == []
-    world.advance(hours=2)
+    world.now = datetime(2026, 11, 19, 0, 1, tzinfo=SHANGHAI)
     assert world.app.record_breaches(case["id"]) == ["validity"]
     view = world.show(case)
+    assert view["status"] == "expired"  # the system moved it: nobody marks it by hand
     assert [(e["to_role"], e["to_staff"]) for e in view["escalations"]] == [("supervisor", "supervisor")]
-    assert world.do(case, "expire", "technician", status=403)["type"] == PROBLEMS + "forbidden"
-    expired = world.do(case, "expire", "agent")
-    assert expired["status"] == "expired"
+    breach = next(h for h in world.history(case) if h["type"].endswith("DeadlineBreached"))
+    assert breach["data"]["changes"] == {"status": ["issued", "expired"]}
+    assert world.do(case, "expire", "agent", status=404)["type"] == PROBLEMS + "unknown-action"
     still_held = world.open_view("worker_pass", customer=WORKER, fields={"kind": "temporary"}, status=422)
     assert still_held["type"] == PROBLEMS + "duplicate"  # not returned yet: the entry stands
     assert world.do(case, "return_pass", "agent")["status"] == "returned"
+    assert world.open_view("worker_pass", customer=WORKER, fields={"kind": "temporary"})["status"] == "applied"

@@ -10,7 +10,7 @@ member of the session or raises ``NotSignedIn`` (the sign-in page follows);
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -31,8 +31,23 @@ from projections.queries import ReadModels
 HERE = Path(__file__).parent
 ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
-ENV.filters["tojson_attr"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
 templates = Jinja2Templates(env=ENV)
+
+
+def local_time(value: Any, zone: Any, seconds: bool = False) -> str:
+    """An RFC 3339 time in the calendar's zone, ``YYYY-MM-DD HH:MM[:SS]`` ("" for none)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None and zone is not None:
+        moment = moment.astimezone(zone)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+ENV.filters["local"] = local_time
 
 
 def parent(request: Request) -> Any:
@@ -71,6 +86,7 @@ def page(request: Request, name: str, context: dict[str, Any] | None = None, sta
     language = lang(request)
     actor = getattr(request.state, "console_actor", None)
     ctx = {"t": translator(language), "lang": language, "actor": actor, "path": request.url.path,
+           "zone": casetrail(request).calendar.zone,
            **(context or {})}
     return templates.TemplateResponse(request, name, ctx, status_code=status,
                                       headers={"Cache-Control": "no-store", **(headers or {})})

@@ -59,7 +59,7 @@ def access_reads(app: Any, subject: str | None, limit: int = LEDGER_ROWS) -> lis
             continue
         if note.originator_id not in subjects:
             try:
-                log = ledger.repository.get(note.originator_id)
+                log = ledger.load(note.originator_id)  # as record_read loads (its chain head kept)
                 subjects[note.originator_id] = log.subject if isinstance(log, AccessLog) else "?"
             except Exception:  # a subject whose log cannot be read is still shown
                 subjects[note.originator_id] = "?"

@@ -48,6 +48,7 @@ def local_time(value: Any, zone: Any, seconds: bool = False) -> str:
 
 
 ENV.filters["local"] = local_time
+ENV.filters["dash"] = lambda value: "–" if value is None else value
 
 
 def parent(request: Request) -> Any:

@@ -21,7 +21,7 @@
       tooltip: {trigger: "axis"},
       legend: {data: names.map(function (n) { return labels[n] || n; })},
       xAxis: {type: "category", data: spec.x},
-      yAxis: [{type: "value", name: "%"}, {type: "value", name: "#", minInterval: 1}],
+      yAxis: [{type: "value", name: "%", min: 0, max: 100}, {type: "value", name: "#", minInterval: 1}],
       series: names.map(function (n) {
         var count = n === "reopened";
         return {name: labels[n] || n, type: count ? "bar" : "line", yAxisIndex: count ? 1 : 0,

@@ -21,11 +21,14 @@ from domain.audit.witness import WITNESS_ENV, witness_path
 
 SHORT_HASH = 12
 OPENING_KEYS = ("status", "title", "customer", "fields", "assignee", "department")
+# What the rules do on their own (deadlines, escalations, cross-case policies), whoever's request set them off.
+POLICY_EVENTS = {"DeadlineBreached", "Escalated", "LinkAdded", "LinkedOutcomeRecorded"}
 
 
 def _is_system(entry: dict[str, Any]) -> bool:
+    """A system process's or a rule's event (not a person's action)."""
     actor = str(entry.get("actor") or "")
-    return actor.startswith("system:") or "system" in (entry.get("roles") or [])
+    return actor.startswith("system:") or "system" in (entry.get("roles") or []) or entry.get("type") in POLICY_EVENTS
 
 
 def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:

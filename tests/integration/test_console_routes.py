@@ -221,3 +221,24 @@ def test_roles_and_the_language_switch(world: ApiWorld) -> None:
     sign_in(world, "reviewer")
     page = world.client.get("/console/reports").text
     assert 'id="chart-staff"' in page or 'id="chart-department"' in page
+
+
+def test_imported_and_system_events_are_marked_in_the_timeline(world: ApiWorld) -> None:
+    from datetime import timedelta
+
+    opened = world.now - timedelta(days=30)
+    body = {"case": {"type": "complaint", "title": "legacy", "customer": {"id": "C-7", "name": "老李"},
+                     "fields": {"severity": "general"}, "occurred_at": opened.isoformat()},
+            "actions": [{"action": "assign", "actor": "张主管", "occurred_at": (opened + timedelta(days=4)).isoformat(),
+                         "data": {"assignee": "agent"}}]}
+    case = world.call("POST", "/v1/import/cases", "importer", body, status=201)
+    history = world.history(case)
+    catch_up(world)
+    sign_in(world)
+    page = world.client.get(f"/console/cases/{case['number']}").text
+    assert page.count('class="event') == len(history)
+    assert page.count(" imported\"") + page.count(" imported ") >= len(history)
+    breaches = [e for e in history if e["type"] == "DeadlineBreached"]
+    assert breaches and page.count('class="event system') >= len(breaches)
+    assert "张主管" in page
+    assert 'data-badge="overdue"' in page

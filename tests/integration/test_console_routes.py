@@ -242,3 +242,30 @@ def test_imported_and_system_events_are_marked_in_the_timeline(world: ApiWorld) 
     assert breaches and page.count('class="event system') >= len(breaches)
     assert "张主管" in page
     assert 'data-badge="overdue"' in page
+    # the escalations reached the supervisor and the department head: their inboxes list the case
+    for who in ("supervisor", "dept_head"):
+        world.client.post("/console/logout")
+        sign_in(world, who)
+        inbox = world.client.get("/console/inbox").text
+        assert f'data-number="{case["number"]}"' in inbox, who
+        assert f'data-number="{case["number"]}"' in world.client.get(f"/console/cases?escalated_to={who}").text
+    world.client.post("/console/logout")
+    sign_in(world, "agent2")
+    assert f'data-number="{case["number"]}"' not in world.client.get("/console/inbox").text
+
+
+def test_templates_and_static_files_are_package_data() -> None:
+    """The wheel carries every template and static file (pyproject's package-data patterns)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "api.console"]
+    folder = root / "api" / "console"
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob("*")
+             if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts and p.suffix != ".py"]
+    assert "static/vendor/htmx.min.js" in files and "static/vendor/echarts.min.js" in files
+    assert "static/vendor/htmx.LICENSE" in files and "static/vendor/echarts.LICENSE" in files
+    assert [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)] == []

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api.console import history
 from api.console.search import PAGE, Search, export_csv, search
 from api.console.session import sign_in
-from api.console.web import casetrail, lang, models, page, record, signed_in
+from api.console.web import SECURITY_HEADERS, casetrail, lang, models, page, record, signed_in
 from domain.audit.bundle import bundle_text
 from domain.audit.export import export_bundle
 from domain.audit.report import bundle_html
@@ -91,7 +91,7 @@ async def cases_csv(request: Request) -> Response:
     text = await run_in_threadpool(export_csv, rm, s)
     await record(request, actor, f"case-list:{actor.id}", "console-cases-csv", dict(s.filters, sort=s.sort))
     return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="cases.csv"', "Cache-Control": "no-store"})
+                    headers={"Content-Disposition": 'attachment; filename="cases.csv"', **SECURITY_HEADERS})
 
 
 # --------------------------------------------------------------- case page
@@ -218,10 +218,10 @@ async def evidence_json(request: Request) -> Response:
     name = quote(f"evidence-{number}.json")
     return Response(bundle_text(bundle).encode("utf-8"), media_type="application/json",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}",
-                             "Cache-Control": "no-store"})
+                             **SECURITY_HEADERS})
 
 
 async def evidence_html(request: Request) -> Response:
     actor = await signed_in(request)
     bundle = await run_in_threadpool(_bundle, request, request.path_params["number"], actor)
-    return HTMLResponse(bundle_html(bundle), headers={"Cache-Control": "no-store"})
+    return HTMLResponse(bundle_html(bundle), headers=SECURITY_HEADERS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -79,9 +80,12 @@ async def audit(request: Request) -> Response:
     case_text, who = _text(request, "case"), _text(request, "actor")
     day_from, day_to = _date(request, "from"), _date(request, "to")
 
-    def load() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    cursor = _text(request, "cursor", 1000)
+
+    def load() -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]], str | None]:
         case_id = None
         error = None
+        more = None
         if case_text:
             try:
                 case_id = str(case_id_for(request, case_text))
@@ -90,15 +94,24 @@ async def audit(request: Request) -> Response:
         rm = models(request)
         items: list[dict[str, Any]] = []
         if error is None:
-            items, _ = rm.audit_events(actor=who, case_id=case_id, time_from=day_from,
-                                       time_to=day_to + timedelta(days=1) if day_to else None, limit=PAGE)
+            try:
+                items, more = rm.audit_events(actor=who, case_id=case_id, time_from=day_from,
+                                              time_to=day_to + timedelta(days=1) if day_to else None, limit=PAGE,
+                                              cursor=cursor)
+            except ValueError:  # a cursor of another query
+                error = "not_found"
         reads = access_reads(casetrail(request), case_id)
-        return items, reads, error
+        return items, more, reads, error
 
-    items, reads, error = await run_in_threadpool(load)
+    items, more, reads, error = await run_in_threadpool(load)
     await record(request, actor, "audit-events", "console-audit",
                  {"actor": who, "case": case_text, "from": day_from, "to": day_to})
+    more_url = None
+    if more:
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        more_url = "?" + urlencode([*query, ("cursor", more)])
     return page(request, "audit.html", {"items": items, "reads": reads, "error": error, "title_key": "audit",
+                                        "more_url": more_url,
                                         "f": {"case": case_text or "", "actor": who or "",
                                               "from": day_from or "", "to": day_to or ""}})
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -82,15 +83,32 @@ def may(actor: Actor, roles: set[str]) -> bool:
     return bool(set(actor.roles) & roles)
 
 
+# Scripts only from the console's own static files (the vendored htmx and ECharts, console.js);
+# styles may be inline (ECharts and the printable evidence report set them); no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def other_language_url(request: Request, language: str) -> str:
+    """This page in the other language (the query kept)."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return "?" + urlencode([*query, ("lang", "en" if language == "zh" else "zh")])
+
+
 def page(request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200,
          headers: dict[str, str] | None = None) -> HTMLResponse:
     language = lang(request)
     actor = getattr(request.state, "console_actor", None)
     ctx = {"t": translator(language), "lang": language, "actor": actor, "path": request.url.path,
-           "zone": casetrail(request).calendar.zone,
+           "zone": casetrail(request).calendar.zone, "other_lang_url": other_language_url(request, language),
            **(context or {})}
     return templates.TemplateResponse(request, name, ctx, status_code=status,
-                                      headers={"Cache-Control": "no-store", **(headers or {})})
+                                      headers={**SECURITY_HEADERS, **(headers or {})})
 
 
 async def record(request: Request, actor: Actor, subject: Any, what: str, detail: dict[str, Any]) -> None:

@@ -213,6 +213,10 @@ def test_roles_and_the_language_switch(world: ApiWorld) -> None:
     assert world.client.get("/console/audit").status_code == 403
     reports = world.client.get("/console/reports").text
     assert 'id="chart-department"' not in reports  # an agent sees its own KPIs only
+    r = world.client.get("/console/cases?q=abc&lang=en")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and r.headers["x-frame-options"] == "DENY"
+    assert 'href="?q=abc&amp;lang=zh"' in r.text  # the switch keeps the query
     english = world.client.get("/console/cases?lang=en").text
     assert "Cases" in english and "Export CSV" in english
     assert "Escalation inbox" in world.client.get("/console/inbox").text  # kept in the session
@@ -269,3 +273,19 @@ def test_templates_and_static_files_are_package_data() -> None:
     assert "static/vendor/htmx.min.js" in files and "static/vendor/echarts.min.js" in files
     assert "static/vendor/htmx.LICENSE" in files and "static/vendor/echarts.LICENSE" in files
     assert [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)] == []
+
+
+def test_the_audit_log_pages_with_its_cursor(world: ApiWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    import api.console.reviews as reviews
+
+    for _ in range(3):
+        world.open_view("complaint")
+    catch_up(world)
+    sign_in(world)
+    monkeypatch.setattr(reviews, "PAGE", 2)
+    first = world.client.get("/console/audit?actor=agent")
+    assert first.text.count('class="audit-row') == 2 and 'id="audit-more"' in first.text
+    link = first.text.split('id="audit-more" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = world.client.get("/console/audit" + link)
+    assert second.status_code == 200 and second.text.count('class="audit-row') >= 1
+    assert world.client.get("/console/audit?cursor=nonsense").status_code == 200

@@ -74,6 +74,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "as_of": ("截至时间", "As of"),
     "show": ("显示", "Show"),
     "state_at": ("当时状态", "State at"),
+    "not_yet": ("该时间点案件尚未受理。", "The case did not exist yet at that time."),
     "diff": ("版本对比", "Compare versions"),
     "from_version": ("从版本", "From version"),
     "to_version": ("到版本", "To version"),

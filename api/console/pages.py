@@ -160,14 +160,20 @@ async def case_state(request: Request) -> Response:
     actor = await signed_in(request)
     number = request.path_params["number"]
 
-    def load() -> tuple[Any, dict[str, Any], datetime | None]:
+    def load() -> tuple[Any, dict[str, Any] | None, datetime | None]:
         app = casetrail(request)
         case_id = case_id_for(request, number)
         as_of = _as_of(request, app.calendar.zone)
-        return case_id, _view(app, history.replayed(app, case_id, _version(request), as_of)), as_of
+        try:
+            return case_id, _view(app, history.replayed(app, case_id, _version(request), as_of)), as_of
+        except CaseNotFound:  # before it was opened (or a version it never had)
+            app.get_case(case_id)
+            return case_id, None, as_of
 
     case_id, shown, as_of = await run_in_threadpool(load)
     await record(request, actor, case_id, "console-replay", {"version": _version(request), "as_of": as_of})
+    if shown is None:
+        return page(request, "_state_none.html", {"as_of": as_of, "number": number})
     return page(request, "_state.html", {"shown": shown, "number": number})
 
 

@@ -174,6 +174,15 @@ def test_a_reviewer_finds_reads_replays_compares_verifies_exports_and_reports(
         assert page.locator("#state-status").inner_text() == "assigned"
         assert page.locator("#state-assignee").inner_text() == "agent2"
 
+        # the time picker: long before the case, then today's end (its latest version)
+        page.fill("#as-of", "2000-01-01T00:00:00")
+        page.click("#as-of-show")
+        page.wait_for_selector("#state-none")
+        page.fill("#as-of", "2999-12-31T23:59:59")
+        page.click("#as-of-show")
+        page.wait_for_selector(f"#state-inner[data-version='{versions}']")
+        assert page.locator("#state-status").inner_text() == "investigating"
+
         # diff of versions 1 and 3
         page.fill("#diff-from", "1")
         page.fill("#diff-to", "3")

@@ -194,6 +194,8 @@ def test_case_page_replay_diff_badge_and_evidence(world: ApiWorld) -> None:
     assert 'id="state-status">assigned<' in replay
     as_of = world.client.get(f"/console/cases/{number}/state?as_of=2026-11-16T10:00:00").text
     assert 'data-version="5"' in as_of  # the fake clock never moved: every event happened then
+    before = world.client.get(f"/console/cases/{number}/state?as_of=2026-11-15T10:00:00")
+    assert before.status_code == 200 and 'id="state-none"' in before.text
     diff = world.client.get(f"/console/cases/{number}/diff?from=1&to=3").text
     assert 'data-path="status"' in diff and "registered" in diff and "assigned" in diff
     assert 'data-path="assignee"' in diff and "agent2" in diff

@@ -10,8 +10,8 @@ the session at once.
 The secret is ``CASETRAIL_CONSOLE_SECRET`` when set, else derived from the
 checkpoint signing key (``domain.audit.signing.signer_for``, the same key
 file every process of a deployment reads), so several API processes agree
-without another setting. ``CASETRAIL_CONSOLE_SECURE_COOKIE=true`` marks the
-cookie ``Secure`` (behind HTTPS).
+without another setting; without either, a random secret of the process.
+``CASETRAIL_CONSOLE_SECURE_COOKIE=true`` marks the cookie ``Secure`` (behind HTTPS).
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 from typing import Any
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError
 from starlette.requests import Request
 
-from domain.audit.signing import signer_for, url_of
+from domain.audit.signing import SigningKeyError, signer_for, url_of
 from domain.model.actor import Actor
 from domain.model.errors import StaffNotFound
 from domain.model.staff import ApiToken, token_hash
@@ -32,6 +34,7 @@ from domain.model.staff import ApiToken, token_hash
 SECRET_ENV = "CASETRAIL_CONSOLE_SECRET"
 SECURE_ENV = "CASETRAIL_CONSOLE_SECURE_COOKIE"
 COOKIE = "casetrail_console"
+log = structlog.get_logger("casetrail.console")
 MAX_AGE = 8 * 3600
 
 
@@ -40,11 +43,18 @@ class NotSignedIn(Exception):
 
 
 def session_secret(app: Any, environ: Any = None) -> str:
+    """The configured secret, else one derived from the signing key; the console never creates that
+    key: without one, a random secret of this process (sessions then end with it; a warning says so)."""
     env = os.environ if environ is None else environ
     configured = env.get(SECRET_ENV)
     if configured:
         return str(configured)
-    private = signer_for(url=url_of(app.env)).private_pem()
+    try:
+        private = signer_for(url=url_of(app.env), create=False).private_pem()
+    except SigningKeyError:
+        log.warning("console sessions signed with a secret of this process only: set "
+                    f"{SECRET_ENV}, or start the workers once (they make the signing key)")
+        return secrets.token_hex(32)
     return hmac.new(private, b"casetrail console session v1", hashlib.sha256).hexdigest()
 
 

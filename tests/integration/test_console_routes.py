@@ -291,3 +291,22 @@ def test_the_audit_log_pages_with_its_cursor(world: ApiWorld, monkeypatch: pytes
     second = world.client.get("/console/audit" + link)
     assert second.status_code == 200 and second.text.count('class="audit-row') >= 1
     assert world.client.get("/console/audit?cursor=nonsense").status_code == 200
+
+
+def test_the_session_secret_never_creates_the_signing_key(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.console.session import SECRET_ENV, session_secret
+    from domain.audit.signing import signer_for
+
+    url = f"sqlite:///{tmp_path}/x.db"
+    monkeypatch.setenv("CASETRAIL_SIGNING_KEY", str(tmp_path / "key.pem"))
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+
+    class App:
+        env = {"SQLITE_DBNAME": f"{tmp_path}/x.db"}
+
+    random_one = session_secret(App())
+    assert not (tmp_path / "key.pem").exists() and random_one != session_secret(App())
+    signer_for(url=url)
+    derived = session_secret(App())
+    assert derived == session_secret(App()) and len(derived) == 64
+    assert session_secret(App(), {SECRET_ENV: "configured"}) == "configured"

@@ -226,5 +226,15 @@ def test_a_reviewer_finds_reads_replays_compares_verifies_exports_and_reports(
         page.wait_for_url("**/console/login")
         page.goto(f"{srv.url}/console/cases")
         assert "/console/login" in page.url
+
+        # a session that ends under an open page: its next partial request goes to the sign-in form
+        page.fill("#token", srv.tokens["reviewer"])
+        page.click("#sign-in")
+        page.wait_for_url("**/console/cases")
+        page.goto(f"{srv.url}/console/cases/{number}")
+        page.wait_for_selector("#verify-badge")
+        context.clear_cookies()
+        page.click("#recheck")
+        page.wait_for_url("**/console/login")
     finally:
         context.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -73,6 +74,27 @@ def access_reads(app: Any, subject: str | None, limit: int = LEDGER_ROWS) -> lis
     return out
 
 
+def _name_cases(rm: Any, reads: list[dict[str, Any]]) -> None:
+    """Give each read of a case (subject: its id) the case's number (from the case_state read model)."""
+    ids = sorted({r["subject"] for r in reads if _is_uuid(r["subject"])})
+    if not ids:
+        return
+    view = rm.view("case_state")
+    rows = view.read(f"SELECT id, number FROM {view.tables['case_state']} WHERE id IN ({', '.join('?' * len(ids))})",
+                     ids)
+    numbers = {str(row["id"]): row["number"] for row in rows}
+    for r in reads:
+        r["case_number"] = numbers.get(r["subject"])
+
+
+def _is_uuid(text: Any) -> bool:
+    try:
+        UUID(str(text))
+    except ValueError:
+        return False
+    return True
+
+
 async def audit(request: Request) -> Response:
     actor = await signed_in(request)
     if not may(actor, READ_ROLES["audit_events"]):
@@ -101,6 +123,7 @@ async def audit(request: Request) -> Response:
             except ValueError:  # a cursor of another query
                 error = "not_found"
         reads = access_reads(casetrail(request), case_id)
+        _name_cases(rm, reads)
         return items, more, reads, error
 
     items, more, reads, error = await run_in_threadpool(load)

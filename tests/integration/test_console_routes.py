@@ -137,6 +137,7 @@ def test_every_page_view_goes_to_the_access_ledger(world: ApiWorld) -> None:
     # the audit page shows the ledger: who read what
     page = world.client.get("/console/audit").text
     assert "console-case" in page and "console-diff" in page
+    assert f'<a href="/console/cases/{case["number"]}">{case["number"]}</a></td><td>console-case' in page
     # reading the ledger leaves it writable (its logs are loaded with their chain heads)
     for path in ("/console/audit", f"/console/cases/{case['number']}", "/console/audit?case=" + case["number"]):
         assert world.client.get(path).status_code == 200, path

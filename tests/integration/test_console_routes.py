@@ -311,3 +311,24 @@ def test_the_session_secret_never_creates_the_signing_key(tmp_path: Any, monkeyp
     derived = session_secret(App())
     assert derived == session_secret(App()) and len(derived) == 64
     assert session_secret(App(), {SECRET_ENV: "configured"}) == "configured"
+
+
+def test_the_badge_turns_red_when_an_event_was_rewritten(world: ApiWorld, database_url: str) -> None:
+    from uuid import UUID
+
+    from tests.integration.test_audit_tamper import Tamper
+
+    case = worked_case(world)
+    catch_up(world)
+    sign_in(world)
+    assert 'data-ok="true"' in world.client.get(f"/console/cases/{case['number']}/verify").text
+    tamper = Tamper(database_url)
+    try:
+        aid = UUID(case["id"])
+        _, version, topic, state = tamper.rows(aid)[1]
+        assert b"valid" in state
+        tamper.set_row(aid, version, topic, state.replace(b"valid", b"vaxid", 1))
+    finally:
+        tamper.conn.close()
+    badge = world.client.get(f"/console/cases/{case['number']}/verify").text
+    assert 'data-ok="false"' in badge and "校验失败" in badge and "v2" in badge

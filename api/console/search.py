@@ -2,9 +2,9 @@
 
 Filters: ``q`` (part of the number or title, or of the customer's name or
 phone as recorded in the ``audit_history`` read model's opening and
-correction rows), ``staff`` (assignee), ``type``, ``status``, ``department``,
-``opened_from``/``opened_to`` (days, both inclusive, in the calendar's zone),
-``escalated_to`` (open cases escalated to that person, as
+correction rows), ``staff`` (assignee), ``type``, ``status``, ``department``
+(each also comma-separated: any of them), ``opened_from``/``opened_to`` (days,
+both inclusive, in the calendar's zone), ``escalated_to`` (open cases escalated to that person, as
 ``GET /v1/cases?escalated_to=``). ``sort`` is a column, ``-column`` for
 descending. The page and the CSV export run the same ``search``: the CSV is
 exactly the filtered rows (all of them, up to ``MAX_EXPORT``).
@@ -112,9 +112,12 @@ def search(models: ReadModels, s: Search, *, limit: int = PAGE, offset: int = 0,
     except ValueError:
         s.errors.append("dates must be YYYY-MM-DD")
         return [], 0
-    where, params = filter_clauses((("type", f.get("type")), ("status", f.get("status")),
-                                    ("assignee", f.get("staff")), ("department", f.get("department"))),
-                                   "opened_at", low, high)
+    where, params = filter_clauses((), "opened_at", low, high)
+    for column, name in (("type", "type"), ("status", "status"), ("assignee", "staff"), ("department", "department")):
+        values = [v.strip() for v in (f.get(name) or "").split(",") if v.strip()][:50]  # comma: any of them
+        if values:
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params += values
     if f.get("escalated_to"):
         where.append(f"closed = 0 AND id IN (SELECT case_id FROM {escalations} WHERE staff_id = ?)")
         params.append(f["escalated_to"])

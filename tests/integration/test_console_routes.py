@@ -169,6 +169,7 @@ def test_search_filters_sort_and_a_csv_of_exactly_the_filtered_rows(world: ApiWo
     assert numbers(f"q={first['number']}") == [first["number"]]
     assert numbers("staff=agent2") == [first["number"]]
     assert numbers("status=investigating") == [first["number"]]
+    assert set(numbers("status=investigating,registered&type=complaint")) == {first["number"], second["number"]}
     assert numbers("q=赵&type=complaint") == [second["number"]]
     assert numbers("opened_from=2026-11-16&opened_to=2026-11-16") != []
     assert numbers("opened_from=2026-11-17") == []

@@ -44,6 +44,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "updated_at": ("更新时间", "Updated"),
     "due_at": ("到期", "Due"),
     "version": ("版本", "Version"),
+    "found": ("符合条件的案件数", "Cases found"),
     "no_rows": ("没有符合条件的案件。", "No case matches."),
     "more": ("更多", "More"),
     "overdue": ("已超期", "overdue"),

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv venv-test postgres run lint test bench soak
+.PHONY: venv venv-test postgres chromium run lint test bench soak
 
 # `make run` installs only what running needs (the base install, no extras);
 # `make test` adds the test and bench extras. Each reinstalls only when
@@ -24,6 +24,10 @@ $(VENV)/.stamp-test: pyproject.toml
 postgres:
 	bash scripts/ensure_postgres.sh
 
+# Debian's chromium and CJK fonts for the console's browser tests (never a downloaded browser).
+chromium:
+	bash scripts/ensure_chromium.sh
+
 # The demo data is loaded once (a second `casetrail demo` changes nothing and says so).
 run: venv
 	$(BIN)/casetrail demo && $(BIN)/casetrail serve
@@ -34,7 +38,7 @@ lint: venv-test
 	$(BIN)/mypy domain/model
 	$(BIN)/lint-imports
 
-test: lint postgres
+test: lint postgres chromium
 	$(BIN)/pytest -q -n 2
 
 bench: venv-test postgres

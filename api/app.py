@@ -6,7 +6,8 @@ description), so the served ``/openapi.json`` and the routes cannot drift
 apart (a test checks that every route is described). ``create_app`` builds
 the ``CaseTrail`` application from ``CASETRAIL_DATABASE_URL`` unless one is
 given, configures logging once, and wires the request middleware and the
-problem-document exception handlers.
+problem-document exception handlers. The reviewer console (``api.console``)
+is mounted as a middleware in front of the route table, under ``/console/``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from api import audit, case_types, cases, events, imports, ops, read_models
+from api.console import ConsoleMount
 from api.logging import configure_logging
 from api.metrics import Metrics
 from api.middleware import RequestLifecycle
@@ -101,7 +103,8 @@ def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
 
     starlette = Starlette(
         routes=merged_routes([route for section in sections for route in section.routes]),
-        middleware=[Middleware(RequestLifecycle, metrics=metrics)],
+        # ConsoleMount: /console/ (the reviewer console) goes to its own application
+        middleware=[Middleware(RequestLifecycle, metrics=metrics), Middleware(ConsoleMount)],
         exception_handlers=dict(exception_handlers),
         lifespan=lifespan,
     )

@@ -36,7 +36,7 @@ def field_schema() -> dict[str, Any]:
         "max_length": {"type": "integer", "minimum": 1}, "doc": {"type": "string"},
         "pattern": {"type": "string"}, "check": {"enum": list(CHECKS)},
         "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/field"}},
-        "max_items": {"type": "integer", "minimum": 1},
+        "max_items": {"type": "integer", "minimum": 1}, "personal": {"type": "boolean"},
     }
     return _closed(props, SPEC_KEYS, ("type",))
 

@@ -37,7 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.sqlite import SQLiteDatastore
 
-from domain.storage.database import database_url, sqlite_file
+from domain.storage.database import StorageConfigError, database_url, sqlite_file
 from domain.storage.schema import schema_lock
 
 MASTER_ENV, MASTER_FILE_ENV, MASTER_FILE = "CASETRAIL_MASTER_KEY", "CASETRAIL_MASTER_KEY_FILE", "casetrail-master-key"
@@ -51,7 +51,7 @@ DDL = (
 )
 
 
-class MasterKeyError(ValueError):
+class MasterKeyError(StorageConfigError):
     """The master key is missing, unreadable or not 32 bytes."""
 
 

@@ -105,8 +105,8 @@ class ReadModels:
     def list_cases(self, *, type: str | None = None, status: str | None = None, assignee: str | None = None,
                    department: str | None = None, customer_id: str | None = None, overdue: bool | None = None,
                    opened_from: Any = None, opened_to: Any = None, now: datetime, limit: int = 50,
-                   cursor: str | None = None,
-                   escalated_to: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+                   cursor: str | None = None, escalated_to: str | None = None,
+                   phone_hash: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of cases; ``opened_from`` <= opened_at < ``opened_to`` (dates are local midnights)."""
         view = self.view("case_state")
         return _list_cases(
@@ -114,7 +114,8 @@ class ReadModels:
             department=department, customer_id=customer_id, overdue=overdue,
             opened_from=self._time(opened_from, "opened_from"), opened_to=self._time(opened_to, "opened_to"),
             limit=_limit(limit), cursor=cursor, escalated_to=escalated_to,
-            escalations_table=view.tables["case_escalated"])
+            escalations_table=view.tables["case_escalated"], phone_hash=phone_hash,
+            phones_table=view.tables["case_phone"])
 
     def staff_performance(self, staff_id: str, date_from: str | date, date_to: str | date,
                           by: str | None = None) -> dict[str, Any]:

@@ -50,6 +50,15 @@ def figures(world: World, url: str) -> dict[str, Any]:
         models.close()
 
 
+def by_phone(world: World, url: str, phone: str) -> set[str]:
+    models = ReadModels(url)
+    try:
+        cases, _ = models.list_cases(now=world.now, phone_hash=world.app.sealer.phone_hash(phone))
+        return {c["number"] for c in cases}
+    finally:
+        models.close()
+
+
 def stored_bytes(url: str, pg_server: Any) -> bytes:
     path = sqlite_file(url)
     if path:
@@ -83,12 +92,16 @@ def test_erasure_keeps_the_figures_and_leaves_no_personal_data(database_url: str
     assert found(stored_bytes(database_url, pg_server)) == []  # only ciphertext is stored
     before = figures(world, database_url)
     assert before["verify"]["ok"], before["verify"]
+    visit = world.linked(complaint, "return_visit")  # opened with the phone before its correction
+    assert by_phone(world, database_url, "+86 139-1234-5678") == {visit.number, order.number}
+    assert by_phone(world, database_url, PHONE[:-1] + "9") == {complaint.number}
 
     admin = world.actor("admin")
     result = world.app.erase_customer(admin, "C-77", "consent withdrawn (PIPL Art. 47)")
     assert set(result.cases) >= {str(complaint.id), str(order.id)}
     world.app.erase_case(admin, worker.id, "retention expired")
     after = figures(world, database_url)
+    assert by_phone(world, database_url, PHONE) == set()  # the erased customer's phone hashes are gone
 
     assert after["kpis"] == before["kpis"] and after["report"] == before["report"]
     assert (after["count"], after["rows"], after["clocks"]) == (before["count"], before["rows"], before["clocks"])

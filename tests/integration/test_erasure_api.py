@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from domain.storage.sealing import ERASED
 from scripts.cli import cli
+from tests.integration.test_projections import catch_up
 from tests.support import World
 
 CUSTOMER = {"id": "C-31", "name": "诸葛亮", "phone": "13611112222", "tier": "regular"}
@@ -27,6 +28,13 @@ def test_admin_endpoint(sqlite_url: str) -> None:
         def post(token: str, body: object, path: str = url) -> object:
             return client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
 
+        catch_up(world.app)
+        listed = client.get("/v1/cases", params={"phone": "136 1111 2222"},
+                            headers={"Authorization": f"Bearer {agent}"})
+        assert listed.status_code == 200, listed.text
+        assert [c["id"] for c in listed.json()["items"]] == [str(case.id)]
+        assert client.get("/v1/cases", params={"phone": "none"},
+                          headers={"Authorization": f"Bearer {agent}"}).status_code == 422
         head = world.app.recorder.max_notification_id()
         assert post(agent, {"reason": "asked"}).status_code == 403
         bad = post(admin, {"reason": ""})

@@ -306,6 +306,12 @@ class CaseTrail(ChainedApplication):
 
         return erase_customer(self, actor, customer_id, reason, ctx)
 
+    def erase_by_retention(self, case_ids: Any, now: datetime | None = None) -> list[Any]:
+        """Erase the subjects of closed cases past their type's ``[retention]`` (``domain.erasing``)."""
+        from domain.erasing import erase_by_retention
+
+        return erase_by_retention(self, case_ids, now or self.clock())
+
     def erase_case(self, actor: Actor, case_id: Any, reason: Any, ctx: CommandContext = CommandContext()) -> Any:
         """Destroy the key of a case without a customer id (its own data subject)."""
         from domain.erasing import erase_case

@@ -13,7 +13,9 @@ within ``domain.storage.keys.KEY_TTL`` seconds (``CaseTrail.get_case``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -86,6 +88,46 @@ def erase_subject(app: CaseTrail, actor: Actor, subject: str, reason: str,
     for case_id in cases:
         app.forget_case(UUID(case_id))
     return ErasureResult(subject=subject, cases=cases, key_id=key_id, position=position)
+
+
+RETENTION = Actor.system("retention")
+
+
+def erase_by_retention(app: CaseTrail, case_ids: Iterable[str], now: datetime) -> list[ErasureResult]:
+    """Erase the subjects of closed cases whose type's retention period has passed (``[retention]``,
+    ``domain.model.retention``), when all of the subject's cases are closed and past their own period."""
+    done: list[ErasureResult] = []
+    seen: set[str] = set()
+    for case_id in case_ids:
+        try:
+            case = app.get_case(case_id)
+        except CaseNotFound:
+            continue
+        subject = subject_of(case.customer, case.id)
+        if subject in seen or not _expired(app, case, now):
+            continue
+        seen.add(subject)
+        if app.subject_keys.current_key_id(subject) is None:
+            continue  # erased already
+        others = [c for c in app.subject_keys.cases(subject) if _exists(app, c)]
+        if not all(_expired(app, app.get_case(c), now) for c in others):
+            continue  # an open case, or one still within its period, keeps the subject's data
+        ct = app.registry.get(case.case_type)
+        assert ct.retention is not None
+        reason = f"retention: {ct.name} erase_customer_after {ct.retention.erase_customer_after} after closing"
+        try:
+            done.append(erase_subject(app, RETENTION, subject, reason))
+        except (AlreadyErased, CustomerNotFound):
+            continue  # another worker erased it in the meantime
+    return done
+
+
+def _expired(app: CaseTrail, case: Any, now: datetime) -> bool:
+    """A closed case of a type with a retention rule whose period (from its last event) has passed."""
+    ct = app.registry.get(case.case_type)
+    if ct.retention is None or ct.is_open_state(case.status):
+        return False
+    return datetime.fromisoformat(case.updated_at) + ct.retention.period <= now
 
 
 def _exists(app: CaseTrail, case_id: str) -> bool:

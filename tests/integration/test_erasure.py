@@ -12,6 +12,7 @@ hold the name, phone, address or ID number.
 from __future__ import annotations
 
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ import pytest
 
 from domain.audit.export import export_bundle
 from domain.audit.verification import verify
+from domain.model.erasure import Erasure
 from domain.model.errors import AlreadyErased, CustomerNotFound, InvalidFields
 from domain.storage.database import sqlite_file
 from domain.storage.sealing import ERASED
 from projections.queries import ReadModels
+from projections.sla import retention_pass
+from projections.views import Store
 from tests.integration.test_projections import catch_up
 from tests.support import World, complaint_to
 
@@ -153,4 +157,29 @@ def test_a_returning_customer_gets_a_new_key(sqlite_url: str) -> None:
     assert world.case(again.id).customer["name"] == "新名字"
     world.act(first, "classify", "agent", {"category": "valid"})  # an erased case still works
     assert world.case(first.id).customer["name"] == ERASED
+    assert verify(world.app).ok
+
+
+def test_retention_erases_closed_customers_after_their_period(database_url: str) -> None:
+    world = World(database_url)
+    done = world.open("inquiry", customer={"id": "C-R", "name": NAME, "phone": PHONE})
+    world.act(done, "answer", "agent", {"answer": "yes"})
+    world.act(done, "close", "agent")
+    kept = world.open("inquiry", customer={"id": "C-K", "name": WORKER, "phone": WORKER_PHONE})
+    world.act(kept, "answer", "agent", {"answer": "yes"})
+    world.act(kept, "close", "agent")
+    world.open("complaint", customer={"id": "C-K", "name": WORKER})  # C-K still has an open case
+    catch_up(world.app)
+    store = Store.for_app(world.app)
+    try:
+        assert retention_pass(world.app, store, world.now + timedelta(days=3 * 365 - 1)) == []  # not yet
+        erased = retention_pass(world.app, store, world.now + timedelta(days=3 * 365 + 1))
+        assert [e.subject for e in erased] == ["customer:C-R"]
+        assert retention_pass(world.app, store, world.now + timedelta(days=3 * 365 + 2)) == []  # once
+    finally:
+        store.close()
+    assert world.case(done.id).customer["name"] == ERASED
+    assert world.case(kept.id).customer["name"] == WORKER
+    record = world.app.load(Erasure.create_id("customer:C-R"))
+    assert record.erasures[0]["by"] == "system:retention" and "3y" in record.erasures[0]["reason"]
     assert verify(world.app).ok

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from domain.application import CaseTrail
 from domain.audit.export import export_bundle
 from domain.audit.verification import verify
 from domain.model.erasure import Erasure
@@ -183,3 +184,20 @@ def test_retention_erases_closed_customers_after_their_period(database_url: str)
     record = world.app.load(Erasure.create_id("customer:C-R"))
     assert record.erasures[0]["by"] == "system:retention" and "3y" in record.erasures[0]["reason"]
     assert verify(world.app).ok
+
+
+def test_snapshots_are_sealed_too(sqlite_url: str) -> None:
+    world = World(sqlite_url)
+    case = world.open("complaint", customer={"id": "C-S", "name": NAME, "phone": PHONE})
+    world.act(case, "assign", "supervisor", {"assignee": "agent"})
+    for i in range(100):  # a snapshot every 100 events
+        world.act(case, "log_contact", "agent", {"channel": "phone", "summary": f"call {i}"})
+    assert list(world.app.snapshots.get(case.id)) if world.app.snapshots else False
+    assert found(stored_bytes(sqlite_url, None)) == []
+    world.app.erase_customer(world.actor("admin"), "C-S", "consent withdrawn")
+    fresh = CaseTrail.from_url(sqlite_url)  # a process without cached copies: loads from the snapshot
+    try:
+        loaded = fresh.get_case(case.id)
+        assert loaded.customer["name"] == ERASED and loaded.version == 102
+    finally:
+        fresh.close()

@@ -188,14 +188,5 @@ class Sealer:
                             "(moved or altered ciphertext)") from None
 
 
-def has_tokens(value: Any) -> bool:
-    """Whether a decoded state holds any sealed token."""
-    if isinstance(value, dict):
-        return any(has_tokens(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_tokens(v) for v in value)
-    return isinstance(value, bytes) and value.startswith(MAGIC)
-
-
 class SealError(ValueError):
     """A sealed value does not open with its key: it was altered or moved."""

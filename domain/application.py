@@ -128,7 +128,8 @@ class CaseTrail(ChainedApplication):
         if isinstance(self.mapper, ChainedMapper):  # (the bench's library-default reference seals nothing)
             self.mapper.sealer = self.sealer
         self._legacy_plain: set[UUID] = set()  # cases whose personal values were stored in plain text
-        self._unique_key = BlindingLoader(self._load_unique_key, self.sealer.blind)  # keys of personal values
+        # unique keys made of personal values are keyed hashes (domain.model.uniqueness.BlindingLoader)
+        self._unique_key = BlindingLoader(self._load_unique_key, self.sealer.blind, self._types.get)
 
     @property
     def access_ledger(self) -> AccessLedger:

@@ -22,7 +22,7 @@ from domain.application import CaseTrail
 from domain.audit.export import export_bundle
 from domain.audit.verification import verify
 from domain.model.erasure import Erasure
-from domain.model.errors import AlreadyErased, CustomerNotFound, InvalidFields
+from domain.model.errors import AlreadyErased, CustomerNotFound, DomainError, InvalidFields
 from domain.storage.database import sqlite_file
 from domain.storage.sealing import ERASED
 from projections.queries import ReadModels
@@ -201,3 +201,15 @@ def test_snapshots_are_sealed_too(sqlite_url: str) -> None:
         assert loaded.customer["name"] == ERASED and loaded.version == 102
     finally:
         fresh.close()
+
+
+def test_unique_keys_of_personal_values_hold_a_keyed_hash(sqlite_url: str) -> None:
+    world = World(sqlite_url)
+    fields = {"kind": "worker", "id_copy": ATTACHMENT, "construction_permit_no": "ZX-1", "unit": "3-1-502",
+              "residence_permit_no": "ZZ-9"}
+    first = world.open("worker_pass", customer={"name": WORKER, "id_number": ID_NUMBER}, fields=fields)
+    with pytest.raises(DomainError, match="already holds a pass"):  # the rule still holds
+        world.open("worker_pass", customer={"name": "另一人", "id_number": ID_NUMBER}, fields=fields)
+    assert found(stored_bytes(sqlite_url, None), (ID_NUMBER,)) == []
+    world.app.erase_case(world.actor("admin"), first.id, "retention expired")
+    assert world.case(first.id).customer["id_number"] == ERASED

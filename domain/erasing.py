@@ -69,7 +69,9 @@ def erase_subject(app: CaseTrail, actor: Actor, subject: str, reason: str,
     if key_id is None:
         if cases:
             raise AlreadyErased(f"the personal data of {what or subject} was erased already", cases=cases)
-        raise CustomerNotFound(f"no personal data is held for {what or subject}")
+        raise CustomerNotFound(f"no personal data is held for {what or subject} under a data key (cases recorded "
+                               "before personal fields were sealed hold plain text that erasure cannot reach: "
+                               "docs/PRIVACY.md)")
     try:
         record: Erasure = app.load(Erasure.create_id(subject))
     except AggregateNotFoundError:

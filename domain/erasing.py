@@ -19,12 +19,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.erasure import Erasure, check_erasure
 from domain.model.errors import AlreadyErased, CaseNotFound, CustomerNotFound, InvalidFields
 from domain.storage.sealing import subject_of
+
+log = structlog.get_logger("casetrail.erasure")
 
 if TYPE_CHECKING:
     from domain.application import CaseTrail
@@ -89,6 +92,8 @@ def erase_subject(app: CaseTrail, actor: Actor, subject: str, reason: str,
     keys.destroy(subject)
     for case_id in cases:
         app.forget_case(UUID(case_id))
+    log.info("personal data erased", subject=subject, cases=len(cases), key_id=key_id, by=actor.id,
+             position=position)
     return ErasureResult(subject=subject, cases=cases, key_id=key_id, position=position)
 
 

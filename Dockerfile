@@ -27,6 +27,7 @@ ENV PATH=/opt/casetrail/bin:$PATH \
     MALLOC_ARENA_MAX=2 \
     CASETRAIL_DATABASE_URL=sqlite:////var/lib/casetrail/casetrail.db \
     CASETRAIL_SIGNING_KEY=/var/lib/casetrail-keys/casetrail-signing-key.pem \
+    CASETRAIL_MASTER_KEY_FILE=/var/lib/casetrail-keys/casetrail-master-key \
     CASETRAIL_WITNESS=/var/lib/casetrail-witness/casetrail-witness.jsonl
 USER casetrail
 WORKDIR /var/lib/casetrail

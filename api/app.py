@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from api import audit, case_types, cases, events, imports, ops, read_models
+from api import audit, case_types, cases, events, imports, ops, privacy, read_models
 from api.console import ConsoleMount
 from api.logging import configure_logging
 from api.metrics import Metrics
@@ -47,6 +47,7 @@ SECTIONS: tuple[Section, ...] = (
     read_models,  # GET /v1/cases (list), staff performance, department report, audit events
     audit,        # GET /v1/audit/verify
     imports,      # POST /v1/import/cases
+    privacy,      # POST /v1/admin/customers/{id}/erase
 )
 
 

@@ -149,7 +149,7 @@ def _known_filters(app: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 async def list_cases(request: Request) -> Response:
     actor = await authenticate(request)
     params.only(request, *FILTERS, "overdue", "opened_from", "opened_to", "limit", "cursor", "min_position",
-                "escalated_to", "q", "sort")
+                "escalated_to", "q", "sort", "phone")
     models = read_models(request)
     overdue_text = request.query_params.get("overdue")
     if overdue_text not in (None, "true", "false"):
@@ -168,13 +168,20 @@ async def list_cases(request: Request) -> Response:
     escalated_to = _param(request, "escalated_to", 64)
     if escalated_to is not None and not await run_in_threadpool(app.staff_exists, escalated_to):
         raise bad_request(f"escalated_to: unknown staff member {escalated_to!r}")
+    phone = _param(request, "phone", 40)
+    phone_hash = None
+    if phone is not None:  # matched by its keyed hash; the number itself is not stored nor recorded
+        phone_hash = app.sealer.phone_hash(phone)
+        if phone_hash is None:
+            raise Problem(422, "phone: give a phone number (digits)", kind="invalid-query",
+                          title="Invalid query parameter")
     now = datetime.now(UTC)
     response = await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
         **kwargs, overdue=overdue, opened_from=opened_from, opened_to=opened_to, now=now, limit=limit,
-        cursor=cursor, escalated_to=escalated_to, q=q, sort=sort)))
+        cursor=cursor, escalated_to=escalated_to, q=q, sort=sort, phone_hash=phone_hash)))
     listed = {k: (",".join(v) if isinstance(v, list) else str(v)) for k, v in {
         **kwargs, "overdue": overdue_text, "opened_from": opened_from, "opened_to": opened_to, "cursor": cursor,
-        "escalated_to": escalated_to, "q": q, "sort": sort}.items() if v is not None}
+        "escalated_to": escalated_to, "q": q, "sort": sort, "phone_hash": phone_hash}.items() if v is not None}
     await run_in_threadpool(_record_read, request, actor, listed, "cases", f"case-list:{actor.id}")
     return response
 
@@ -327,6 +334,9 @@ paths = {
                     oa.query("overdue", {"enum": ["true", "false"]}, "only (not) overdue cases"),
                     oa.query("escalated_to", {"type": "string", "maxLength": 64},
                              "only open cases escalated to this staff member (400 if unknown)"),
+                    oa.query("phone", {"type": "string", "maxLength": 40},
+                             "only cases of the customer with this phone number (any spacing, +86; matched "
+                             "by a keyed hash, the number is not stored)"),
                     oa.query("opened_from", TIME_OR_DATE, "opened at or after"),
                     oa.query("opened_to", TIME_OR_DATE, "opened before"), LIMIT, CURSOR, MIN_POSITION],
         responses=_ok("A page of cases", _page_schema(CASE_ITEM)), problems=[400, 422])},

@@ -56,14 +56,16 @@ from domain.model.registry import CaseTypeRegistry
 from domain.model.schedules import ScheduleRun, ScheduleSpec, enabled, latest_occurrence, render_title
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
 from domain.model.topics import topics
-from domain.model.uniqueness import UniqueKey, check_requirements, plan_keys
-from domain.storage.chain import project_with_head
+from domain.model.uniqueness import BlindingLoader, UniqueKey, check_requirements, plan_keys
+from domain.storage.chain import ChainedMapper, project_with_head
 from domain.storage.chained import ChainedApplication, position_of
 from domain.storage.committed import CommittedCases
 from domain.storage.database import database_url, env_for_url
 from domain.storage.history import case_history
+from domain.storage.keys import SubjectKeys, master_key, url_of
 from domain.storage.locks import KeyedLocks
 from domain.storage.retry import Stale, retrying
+from domain.storage.sealing import ERASED, Sealer, subject_of
 
 POLICY = Actor.system("policy")
 SCHEDULER = Actor.system("scheduler")
@@ -120,6 +122,15 @@ class CaseTrail(ChainedApplication):
         self.directory = StaffDirectory(self)  # who an escalation reaches (domain/directory.py)
         self._access: AccessLedger | None = None
         self._access_lock = threading.Lock()
+        # Personal values are sealed with their subject's key (domain/storage/sealing.py, docs/PRIVACY.md).
+        self.subject_keys = SubjectKeys(getattr(self.factory, "datastore", None), master_key(url=url_of(self.env)))
+        self.sealer = Sealer(self.subject_keys, self._types.get)
+        self.sealer.bind(self.mapper.transcoder.encode, self.mapper.transcoder.decode)
+        if isinstance(self.mapper, ChainedMapper):  # (the bench's library-default reference seals nothing)
+            self.mapper.sealer = self.sealer
+        self._legacy_plain: set[UUID] = set()  # cases whose personal values were stored in plain text
+        # unique keys made of personal values are keyed hashes (domain.model.uniqueness.BlindingLoader)
+        self._unique_key = BlindingLoader(self._load_unique_key, self.sealer.blind, self._types.get)
 
     @property
     def access_ledger(self) -> AccessLedger:
@@ -262,7 +273,52 @@ class CaseTrail(ChainedApplication):
             raise CaseNotFound(f"no case {case_id}")
         if version is not None and case.version != version:  # the library returns the head for version > head
             raise CaseNotFound(f"no case {case_id} at version {version} (its latest version is {case.version})")
+        if self._erased_since_cached(case):  # another process erased its subject: read it again
+            self.forget_case(case.id)
+            case = self.load(case.id, version=version)
+            if self._erased_since_cached(case):  # plaintext stored before sealing existed (docs/PRIVACY.md)
+                self._legacy_plain.add(case.id)
         return case
+
+    def _erased_since_cached(self, case: Case) -> bool:
+        """Whether ``case`` still shows personal values whose key was destroyed."""
+        paths = self.sealer.personal(case.case_type)
+        if paths is None or case.id in self._legacy_plain:
+            return False
+        shown = [case.customer.get(k) for k in paths.customer] + [case.fields.get(k) for k in paths.fields]
+        if all(v is None or v == ERASED for v in shown):
+            return False
+        return not self.subject_keys.alive(subject_of(case.customer, case.id))
+
+    def forget_case(self, case_id: UUID) -> None:
+        """Drop this process's cached copies of a case (after its subject was erased)."""
+        cache = getattr(self.repository, "cache", None)
+        if cache is not None:
+            try:
+                cache.get(case_id, evict=True)
+            except KeyError:
+                pass
+        if self._committed is not None:
+            self._committed.forget(case_id)
+
+    def erase_customer(self, actor: Actor, customer_id: Any, reason: Any,
+                       ctx: CommandContext = CommandContext()) -> Any:
+        """Destroy a customer's key and record the erasure (``domain.erasing``)."""
+        from domain.erasing import erase_customer
+
+        return erase_customer(self, actor, customer_id, reason, ctx)
+
+    def erase_by_retention(self, case_ids: Any, now: datetime | None = None) -> list[Any]:
+        """Erase the subjects of closed cases past their type's ``[retention]`` (``domain.erasing``)."""
+        from domain.erasing import erase_by_retention
+
+        return erase_by_retention(self, case_ids, now or self.clock())
+
+    def erase_case(self, actor: Actor, case_id: Any, reason: Any, ctx: CommandContext = CommandContext()) -> Any:
+        """Destroy the key of a case without a customer id (its own data subject)."""
+        from domain.erasing import erase_case
+
+        return erase_case(self, actor, case_id, reason, ctx)
 
     def case_history(self, case_id: UUID | str) -> list[dict[str, Any]]:
         """Every stored event of the case, oldest first, with hashes."""
@@ -373,6 +429,9 @@ class CaseTrail(ChainedApplication):
         """The case to decide on: this process's committed copy (no read), or the stored case;
         and whether it is a copy."""
         kept = None if fresh or self._committed is None else self._committed.checkout(case_id)
+        if kept is not None and self._erased_since_cached(kept):
+            self.forget_case(kept.id)
+            kept = None
         return (kept, True) if kept is not None else (self.get_case(case_id), False)
 
     def _decide(self, case: Case, actor: Actor, action: str, data: Any, at: datetime, meta: dict[str, Any],
@@ -437,7 +496,7 @@ class CaseTrail(ChainedApplication):
             return None
         return result.case.number
 
-    def _unique_key(self, key_id: UUID) -> UniqueKey | None:
+    def _load_unique_key(self, key_id: UUID) -> UniqueKey | None:
         try:
             found = self.load(key_id)
         except AggregateNotFoundError:

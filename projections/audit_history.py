@@ -23,6 +23,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.storage.history import jsonable
+from domain.storage.keys import scrub_sqlite_wal
+from domain.storage.sealing import ERASED
 from projections.base import Batch, ReadModel, chunks, placeholders
 from projections.case_state import decode_cursor, encode_cursor, filter_clauses
 from projections.events import Event
@@ -42,7 +44,7 @@ EVENTS = Table(
 NUMBERS = Table("audit_case_numbers", "case_id {KEY} PRIMARY KEY, number {KEY} NOT NULL")
 COLUMNS = ("position", "aggregate_id", "kind", "case_id", "case_number", "version", "event_type", "actor",
            "roles", "occurred_at", "imported", "summary", "changes")
-KINDS = {"Case": "case", "Staff": "staff", "ApiToken": "token"}
+KINDS = {"Case": "case", "Staff": "staff", "ApiToken": "token", "Erasure": "erasure"}
 HIDDEN = {"originator_id", "originator_version", "timestamp", "meta", "prev_hash", "stored_hash",
           "originator_topic", "token_hash"}
 CACHE_SIZE = 20_000
@@ -88,6 +90,8 @@ def summarize(e: Event, number: str | None) -> tuple[str, Any]:
         return f"{who} registered staff {d['staff_id']} ({d['department']}; roles {', '.join(d['roles'])})", data
     if e.type == "Staff.Updated":
         return f"{who} updated staff {d['name']} ({d['department']}; roles {', '.join(d['roles'])})", data
+    if e.type == "Erasure.Erased":
+        return f"{who} erased the personal data of {d['subject']} ({len(d['cases'])} cases): {d['reason']}", data
     if e.type == "ApiToken.Issued":
         return f"{who} issued a token for staff {d['staff_id']}" + \
             (f" (expires {d['expires_at']})" if d.get("expires_at") else ""), data
@@ -99,6 +103,7 @@ class AuditBatch(Batch):
         self.model = model
         self.rows: list[tuple[Any, ...]] = []
         self.numbers: list[tuple[str, str]] = []
+        self.erasures: list[tuple[list[str], set[str]]] = []  # (case ids, personal paths) to blank
         cache = model.numbers
         opened = {e.aggregate_id: e.data["number"] for e in events if e.type == "Case.Opened"}
         wanted = sorted({e.aggregate_id for e in events if e.type.startswith("Case.")} - set(cache) - set(opened))
@@ -118,6 +123,8 @@ class AuditBatch(Batch):
         case_id = e.aggregate_id if kind == "case" else None
         number = self.model.numbers.get(case_id) if case_id else None
         summary, changes = summarize(e, number)
+        if e.type == "Erasure.Erased":
+            self.erasures.append((list(e.data.get("cases") or ()), set(e.data.get("paths") or ())))
         meta = e.meta
         self.rows.append((
             e.position, e.aggregate_id, kind, case_id, number, e.version, e.type, e.actor,
@@ -129,12 +136,38 @@ class AuditBatch(Batch):
         view = self.model.view
         view.insert_rows(cursor, view.tables["audit_case_numbers"], ("case_id", "number"), self.numbers)
         view.insert_rows(cursor, view.tables["audit_events"], COLUMNS, self.rows)
+        for cases, paths in self.erasures:
+            blank_rows(cursor, view, cases, paths)
+
+
+def blank_rows(cursor: Any, view: Any, cases: Sequence[str], paths: set[str]) -> None:
+    """Blank the personal values (``paths``) of the rows of erased ``cases``: in ``changes``,
+    and wherever the summary quotes them."""
+    table = view.tables["audit_events"]
+    for ids in chunks(list(cases)):
+        cursor.execute(view.dialect.sql(f"SELECT position, summary, changes FROM {table} WHERE case_id IN "
+                                        f"({placeholders(len(ids))})"), tuple(ids))
+        updates = []
+        for row in cursor.fetchall():
+            changes, summary = json.loads(row["changes"]), row["summary"]
+            values: set[str] = set()
+            for path, change in changes.items():
+                if path in paths and isinstance(change, list):
+                    values |= {str(v) for v in change if v is not None and v != ERASED}
+                    changes[path] = [None if v is None else ERASED for v in change]
+            for value in sorted(values, key=len, reverse=True):
+                summary = summary.replace(value, ERASED)
+            if values:
+                updates.append((summary, json.dumps(changes, ensure_ascii=False, separators=(",", ":")),
+                                row["position"]))
+        for update in updates:
+            cursor.execute(view.dialect.sql(f"UPDATE {table} SET summary = ?, changes = ? WHERE position = ?"), update)
 
 
 class AuditHistory(ReadModel):
     name = "audit_history"
     tables = (EVENTS, NUMBERS)
-    prefixes = ("Case.", "Staff.", "ApiToken.")
+    prefixes = ("Case.", "Staff.", "ApiToken.", "Erasure.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -147,6 +180,13 @@ class AuditHistory(ReadModel):
 
     def batch(self, events: Sequence[Event]) -> Batch:
         return AuditBatch(self, events)
+
+    def process(self, events: Sequence[Event], last: int) -> None:
+        batch = self.prepare(events)
+        self.view.commit(batch.write, last, after=self.position)
+        self.position = last
+        if isinstance(batch, AuditBatch) and batch.erasures:
+            scrub_sqlite_wal(self.view.datastore)  # the blanked rows' old page images (SQLite)
 
 
 def audit_events(view_read: Any, table: str, *, actor: str | None = None, case_id: str | None = None,

@@ -12,7 +12,7 @@ read model does not care about still move its position.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -37,10 +37,13 @@ class Context:
 
     registry: CaseTypeRegistry
     zone: ZoneInfo
+    phone_hash: Callable[[Any], str | None] | None = None  # keyed hash of a phone (domain.storage.sealing)
 
     @classmethod
     def of(cls, app: Any) -> Context:
-        return cls(registry=app.registry, zone=app.calendar.zone)
+        sealer = getattr(app, "sealer", None)
+        return cls(registry=app.registry, zone=app.calendar.zone,
+                   phone_hash=sealer.phone_hash if sealer is not None else None)
 
     def closed_states(self, case_type: str) -> tuple[str, ...]:
         try:

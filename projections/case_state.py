@@ -57,6 +57,11 @@ CASES = Table(
 )
 
 
+# (case, keyed hash of the customer's normalised phone): ``?phone=`` without storing the number (issue 21);
+# rows are deleted when the customer is erased. Cases opened before this table existed need a rebuild.
+PHONES = Table("case_phone", "case_id {KEY} PRIMARY KEY, phone_hash {KEY} NOT NULL",
+               indexes=(("hash", "phone_hash, case_id"),))
+
 ESCALATED = Table("case_escalated", "case_id {KEY} NOT NULL, staff_id {KEY} NOT NULL, "
                                     "PRIMARY KEY (case_id, staff_id)", indexes=(("staff", "staff_id, case_id"),))
 
@@ -85,8 +90,9 @@ class CaseStateBatch(Batch):
         self.rows: dict[str, dict[str, Any]] = {}
         self.dirty: set[str] = set()
         self.escalated: set[tuple[str, str]] = set()
+        self.phones: dict[str, str | None] = {}  # case id -> phone hash (None: delete the row)
         opened = {e.aggregate_id for e in events if e.type == "Case.Opened"}
-        missing = sorted({e.aggregate_id for e in events} - opened)
+        missing = sorted({e.aggregate_id for e in events if e.type.startswith("Case.")} - opened)
         table = model.view.tables["case_state"]
         for ids in chunks(missing):
             for row in model.view.read(f"SELECT * FROM {table} WHERE id IN ({placeholders(len(ids))})", ids):
@@ -97,6 +103,9 @@ class CaseStateBatch(Batch):
 
     def apply(self, e: Event) -> None:
         d = e.data
+        if e.type == "Erasure.Erased":
+            self.phones.update({case_id: None for case_id in d.get("cases") or ()})
+            return
         version = (d.get("meta") or {}).get("case_type_version")
         if version is not None or e.type == "Case.Opened":
             kind = d["case_type"] if e.type == "Case.Opened" else (self.rows.get(e.aggregate_id) or {}).get("type")
@@ -110,6 +119,7 @@ class CaseStateBatch(Batch):
                 "customer_id": customer.get("id"), "customer_tier": customer.get("tier"),
                 "opened_at": e.at, "clocks": {},
             }
+            self._phone(e.aggregate_id, customer.get("phone"))
         else:
             found = self.rows.get(e.aggregate_id)
             if found is None:
@@ -120,6 +130,8 @@ class CaseStateBatch(Batch):
                 row[path] = new
             elif path in ("customer.id", "customer.tier"):
                 row["customer_" + path.split(".", 1)[1]] = new
+            elif path == "customer.phone":
+                self._phone(e.aggregate_id, new)
         if e.type == "Case.ActionTaken":
             row["status"] = d["to_state"]
         if e.type == "Case.DeadlineBreached":
@@ -131,6 +143,10 @@ class CaseStateBatch(Batch):
         row["version"] = e.version
         row["updated_at"] = e.at
         self.dirty.add(e.aggregate_id)
+
+    def _phone(self, case_id: str, phone: Any) -> None:
+        hashed = self.model.context.phone_hash
+        self.phones[case_id] = hashed(phone) if hashed is not None else None
 
     def finish(self, row: dict[str, Any]) -> tuple[Any, ...]:
         closed = row["status"] in self.model.context.closed_states(row["type"])
@@ -149,11 +165,19 @@ class CaseStateBatch(Batch):
                                     f"ON CONFLICT (id) DO UPDATE SET {sets}")
         self.model.view.upsert_rows(cursor, self.model.view.tables["case_escalated"], ("case_id", "staff_id"),
                                     sorted(self.escalated), "ON CONFLICT (case_id, staff_id) DO NOTHING")
+        phones = self.model.view.tables["case_phone"]
+        gone = [(i,) for i, h in sorted(self.phones.items()) if h is None]
+        if gone:
+            self.model.view.executemany(cursor, f"DELETE FROM {phones} WHERE case_id = ?", gone)
+        self.model.view.upsert_rows(cursor, phones, ("case_id", "phone_hash"),
+                                    [(i, h) for i, h in sorted(self.phones.items()) if h is not None],
+                                    "ON CONFLICT (case_id) DO UPDATE SET phone_hash = excluded.phone_hash")
 
 
 class CaseState(ReadModel):
     name = "case_state"
-    tables = (CASES, ESCALATED)
+    tables = (CASES, ESCALATED, PHONES)
+    prefixes = ("Case.", "Erasure.")
 
     def batch(self, events: Sequence[Event]) -> Batch:
         return CaseStateBatch(self, events)
@@ -223,10 +247,11 @@ def list_cases(view_read: Any, table: str, *, now: datetime, type: Any = None, s
                assignee: Any = None, department: Any = None, customer_id: str | None = None,
                overdue: bool | None = None, opened_from: str | None = None, opened_to: str | None = None,
                limit: int = 50, cursor: str | None = None, escalated_to: str | None = None,
-               escalations_table: str | None = None, q: str | None = None,
-               sort: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+               escalations_table: str | None = None, q: str | None = None, sort: str | None = None,
+               phone_hash: str | None = None, phones_table: str | None = None,
+               ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of cases matching the filters (times already canonical; a list filter matches any of
-    its values; ``q`` searches the number and the title)."""
+    its values; ``q`` searches the number and the title; ``phone_hash`` the customer's keyed phone hash)."""
     now_c = canon(now)
     where, params = filter_clauses(
         (("type", type), ("status", status), ("assignee", assignee), ("department", department),
@@ -238,6 +263,9 @@ def list_cases(view_read: Any, table: str, *, now: datetime, type: Any = None, s
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(UPPER(number) LIKE UPPER(?) ESCAPE '\\' OR title LIKE ? ESCAPE '\\')")
         params += [pattern, pattern]
+    if phone_hash is not None:  # the customer's phone, by its keyed hash
+        where.append(f"id IN (SELECT case_id FROM {phones_table} WHERE phone_hash = ?)")
+        params.append(phone_hash)
     if overdue:
         where.append("next_due_at < ?")
         params.append(now_c)

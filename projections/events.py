@@ -108,14 +108,18 @@ def decode(mapper: Mapper[Any], notification: Notification) -> Event | None:
     Read models need the event's data, not a domain-event object: the stored
     state is decrypted, decompressed and decoded as the library's ``Mapper``
     does, and only an event whose class has been versioned (``class_version``,
-    needing upcasting) goes through ``Mapper.to_domain_event`` itself. The hash
+    needing upcasting) goes through ``Mapper.to_domain_event`` itself. Sealed
+    personal values are opened (or read ``"[erased]"``). The hash
     chain is checked by ``audit verify``, not here."""
     topic = notification.topic
     if topic.startswith(SKIPPED_TOPICS):
         return None
-    data = mapper.transcoder.decode(plain_state(mapper, notification.state))
+    plain = plain_state(mapper, notification.state)
+    data = mapper.transcoder.decode(plain)
     if "class_version" in data:
         data = Mapper.to_domain_event(mapper, notification).__dict__
+    if isinstance(mapper, ChainedMapper):  # personal values opened, or "[erased]" (domain.storage.sealing)
+        data = mapper.unsealed(data, notification.originator_id, plain)
     data["originator_id"] = notification.originator_id
     data["originator_version"] = notification.originator_version
     return _event(data, notification.id, event_type(topic))

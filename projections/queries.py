@@ -106,16 +106,17 @@ class ReadModels:
                    department: Any = None, customer_id: str | None = None, overdue: bool | None = None,
                    opened_from: Any = None, opened_to: Any = None, now: datetime, limit: int = 50,
                    cursor: str | None = None, escalated_to: str | None = None, q: str | None = None,
-                   sort: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+                   sort: str | None = None, phone_hash: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of cases; ``opened_from`` <= opened_at < ``opened_to`` (dates are local midnights);
-        a list filter matches any of its values."""
+        a list filter matches any of its values; ``phone_hash`` the customer's keyed phone hash."""
         view = self.view("case_state")
         return _list_cases(
             view.read, view.tables["case_state"], now=now, type=type, status=status, assignee=assignee,
             department=department, customer_id=customer_id, overdue=overdue,
             opened_from=self._time(opened_from, "opened_from"), opened_to=self._time(opened_to, "opened_to"),
             limit=_limit(limit), cursor=cursor, escalated_to=escalated_to,
-            escalations_table=view.tables["case_escalated"], q=q, sort=sort)
+            escalations_table=view.tables["case_escalated"], q=q, sort=sort, phone_hash=phone_hash,
+            phones_table=view.tables["case_phone"])
 
     def staff_performance(self, staff_id: str, date_from: str | date, date_to: str | date,
                           by: str | None = None) -> dict[str, Any]:

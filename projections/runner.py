@@ -33,6 +33,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import Notification
 
+from domain.storage.keys import scrub_sqlite_wal
 from domain.storage.pgstore import UNAVAILABLE, unavailable_reason
 from projections.base import Context, ReadModel
 from projections.catalog import open_model, resolve
@@ -131,6 +132,8 @@ class Pump:
             else:
                 for m in pending:
                     m.position = last
+                if any(e.type == "Erasure.Erased" for e in events):
+                    scrub_sqlite_wal(pending[0].view.datastore)  # blanked rows' old page images (SQLite)
                 return
         failure: Exception | None = None
         for model in pending:

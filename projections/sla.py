@@ -20,7 +20,9 @@ from typing import Any
 import structlog
 
 from domain.model.errors import DomainError
+from domain.storage.keys import CASES_TABLE, KEYS_TABLE
 from projections.case_state import CASES, overdue_for_sla
+from projections.events import canon
 from projections.maintenance import model_at_active
 from projections.runner import OutageLog, Pump, retry_delay
 from projections.views import Store
@@ -55,6 +57,25 @@ def sla_pass(app: Any, store: Store, now: datetime, *, catch_up: bool = True) ->
         after = (rows[-1]["sla_due_at"], rows[-1]["id"])
 
 
+def retention_pass(app: Any, store: Store, now: datetime) -> list[Any]:
+    """Erase the customers of closed cases past their type's ``[retention]`` period (each an ``Erased``
+    event, ``domain.erasing.erase_by_retention``); the erasures made. ``case_state`` is read as it stands
+    (``sla_pass`` caught it up); erased cases' subjects are skipped by the domain."""
+    rules = {ct.name: ct.retention.period for ct in app.registry if ct.retention is not None}
+    if not rules:
+        return []
+    model = model_at_active(store, app, "case_state")
+    table = CASES.name(model.version)
+    candidates: list[str] = []
+    for name, period in sorted(rules.items()):
+        rows = store.read(f"SELECT id FROM {table} WHERE type = ? AND closed = 1 AND updated_at <= ? "
+                          f"AND id IN (SELECT c.case_id FROM {CASES_TABLE} c JOIN {KEYS_TABLE} k "
+                          "ON k.subject = c.subject) ORDER BY id",  # cases whose subject still has a key
+                          [name, canon(now - period)])
+        candidates += [r["id"] for r in rows]
+    return list(app.erase_by_retention(candidates, now)) if candidates else []
+
+
 def _record(app: Any, row: dict[str, Any], now: datetime) -> list[Breach]:
     try:
         clocks = app.record_breaches(row["id"], now)
@@ -82,6 +103,9 @@ def run_periodically(app: Any, store: Store, stop: threading.Event, interval: fl
         try:
             breaches = sla_pass(app, store, app.clock(), catch_up=catch_up)
             opened = app.run_schedules()  # recurring cases due ([[schedules]] of the case types)
+            erased = retention_pass(app, store, app.clock())  # [retention] of the case types
+            if erased:
+                log.info("retention erasures", subjects=len(erased))
             outage.succeeded()
             wait = interval
             if breaches:

@@ -380,12 +380,14 @@ def _configure_sqlite_pool(pool: Any) -> None:
 
     synchronous=NORMAL: read-model commits may be lost on power failure without
     harm (rows and tracking go together, WAL stays consistent, the worker redoes
-    them), so no fsync per commit. A larger page cache for big rebuilds."""
+    them), so no fsync per commit. A larger page cache for big rebuilds. secure_delete: the
+    space of deleted and overwritten rows is zeroed (personal values blanked on erasure)."""
     create = pool._create_connection
 
     def configured() -> Any:
         conn = create()
         conn._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+        conn._sqlite_conn.execute("PRAGMA secure_delete=ON")  # blanked personal values leave no trace (issue 21)
         conn._sqlite_conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         return conn
 

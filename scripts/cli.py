@@ -31,6 +31,7 @@ from scripts import (
     audit_cmd,
     bench_cmd,
     case_types_cmd,
+    customers_cmd,
     demo_cmd,
     import_cmd,
     projections_cmd,
@@ -47,7 +48,7 @@ def cli() -> None:
 
 
 for _module in (serve_cmd, staff_cmd, projections_cmd, sla_cmd, audit_cmd, case_types_cmd, demo_cmd, bench_cmd,
-                soak_cmd, import_cmd):
+                soak_cmd, import_cmd, customers_cmd):
     for _command in _module.commands:
         cli.add_command(_command)
 

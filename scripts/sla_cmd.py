@@ -4,7 +4,9 @@ Brings ``case_state`` up to date, then records ``DeadlineBreached`` +
 ``Escalated`` once for every running clock due before ``--now`` (default:
 the current time), and prints one line per breach recorded. Running it
 again with the same ``--now`` records nothing more. A ``--now`` later than
-the server clock is refused: no event is ever dated in the future.
+the server clock is refused: no event is ever dated in the future. Then the
+retention rules (``[retention]`` of the case types) erase the customers whose
+closed cases are past their period, one line per erasure.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import UTC, datetime
 import click
 
 from projections.events import parse_time
-from projections.sla import sla_pass
+from projections.sla import retention_pass, sla_pass
 from projections.views import Store
 from scripts.database import existing_application
 from scripts.errors import CommandError
@@ -44,6 +46,7 @@ def check(now_text: str | None) -> None:
     try:
         breaches = sla_pass(app, Store.for_app(app), now)
         opened = app.run_schedules(now)
+        erased = retention_pass(app, Store.for_app(app), now)
     finally:
         app.close()
     for b in breaches:
@@ -53,6 +56,8 @@ def check(now_text: str | None) -> None:
     click.echo(f"{len(breaches)} breach(es) recorded at {now.isoformat()}")
     if opened:
         click.echo(f"{len(opened)} scheduled case(s) opened")
+    for erasure in erased:
+        click.echo(f"{erasure.subject}\terased by retention ({len(erasure.cases)} case(s))")
 
 
 commands = [sla]

@@ -76,3 +76,4 @@ def signing_key_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory,
     folder = tmp_path_factory.mktemp("signing")
     monkeypatch.setenv("CASETRAIL_SIGNING_KEY", str(folder / "casetrail-signing-key.pem"))
     monkeypatch.setenv("CASETRAIL_WITNESS", str(folder / "casetrail-witness.jsonl"))
+    monkeypatch.setenv("CASETRAIL_MASTER_KEY_FILE", str(folder / "casetrail-master-key"))

@@ -117,8 +117,14 @@ def decoded_event(topic: str, state: bytes) -> dict[str, Any] | None:
                   "changes": data.get("changes", inner.get("changes"))})
 
 
+SEALED_MARK = b"\x00ct-sealed1\x00"  # a personal value sealed with its subject's key (domain.storage.sealing)
+SEALED = "[personal: sealed]"
+
+
 def _json(value: Any) -> Any:
-    """JSON values only (bytes as base64 text, keys as text)."""
+    """JSON values only (bytes as base64 text, a sealed personal value as ``SEALED``, keys as text)."""
+    if isinstance(value, bytes) and value.startswith(SEALED_MARK):
+        return SEALED
     if isinstance(value, dict):
         return {str(k): _json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

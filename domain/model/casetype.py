@@ -30,6 +30,7 @@ from domain.model.expressions import check_expression
 from domain.model.fields import FieldSpec
 from domain.model.kpis import KpiSpec, kpi_spec
 from domain.model.numbering import DEFAULT_FORMAT, NumberFormatError, check_format
+from domain.model.retention import RetentionSpec, retention_spec
 from domain.model.schedules import ScheduleSpec, schedules
 from domain.model.uniqueness import Requirement, UniqueRule, requirements, unique_rules
 
@@ -51,7 +52,7 @@ TYPE_KEYS = {
     "open_roles", "department", "sources", "customer", "fields", "actions", "clocks",
     "approvals", "escalations", "follow_ups", "on_linked_outcome", "report_outcome",
     "escalation_ladder", "report_targets", "unique", "requires", "schedules", "corrections", "downgrades",
-    "constraints", "kpis",
+    "constraints", "kpis", "retention",
 }
 CLOCK_KEYS = {"when", "duration", "duration_by", "start", "stop", "pause", "resume", "max_total", "escalate_to",
               "doc", "follows", "due", "on_breach"}
@@ -165,6 +166,7 @@ class CaseType:
     downgrades: tuple[Mapping[str, Any], ...] = ()  # lowering a ranked value needs these roles
     constraints: tuple[Mapping[str, Any], ...] = ()  # must hold after every change
     kpis: KpiSpec = field(default_factory=KpiSpec)  # what the staff KPIs and department report count
+    retention: RetentionSpec | None = None  # how long a closed case's personal data is kept (retention.py)
     digest: str = ""  # the content hash of the definition (file and shared definitions): its version on events
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -188,6 +190,7 @@ class CaseType:
             "closed_states": list(self.closed_states),
             "open_roles": list(self.open_roles),
             "report_targets": dict(self.report_targets),
+            "retention": self.retention.describe() if self.retention else None,
             "customer": {k: v.describe() for k, v in self.customer.items()},
             "fields": {k: v.describe() for k, v in self.fields.items()},
             "actions": {
@@ -513,6 +516,7 @@ def build_case_type(data: Mapping[str, Any], common: Mapping[str, Any], source: 
         downgrades=downgrades,
         constraints=constraints,
         kpis=kpi_spec(data.get("kpis"), common.get("kpis"), states, f"{source}: key 'kpis'"),
+        retention=retention_spec(data.get("retention"), f"{source}: [retention]"),
         digest=content_digest(data, common),
         raw=data,
     )

@@ -139,3 +139,19 @@ class IdempotencyMismatch(DomainError):
 
     kind = "idempotency-key-reused"
     title = "Idempotency key reused with a different request"
+
+
+class CustomerNotFound(DomainError):
+    """Erasure: no personal data is held for this customer."""
+
+    status = 404
+    kind = "customer-not-found"
+    title = "Customer not found"
+
+
+class AlreadyErased(DomainError):
+    """Erasure: the customer's key was destroyed already."""
+
+    status = 409
+    kind = "already-erased"
+    title = "Already erased"

@@ -22,7 +22,7 @@ from domain.model.moments import parse_time
 FIELD_TYPES = ("string", "text", "enum", "int", "decimal", "bool", "datetime", "staff", "date", "pattern", "list",
                "attachment")
 SPEC_KEYS = {"type", "required", "default", "values", "min", "max", "max_length", "doc", "pattern", "check",
-             "items", "max_items", "set_by_action"}
+             "items", "max_items", "set_by_action", "personal"}
 CHECKS = ("gb11643",)  # resident ID numbers: 17 digits and a check digit (GB 11643)
 MAX_ITEMS = 200
 MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
@@ -48,6 +48,7 @@ class FieldSpec:
     items: Mapping[str, FieldSpec] | None = None
     max_items: int = MAX_ITEMS
     set_by_action: bool = False  # written only by an action's sets/computes: not given on opening, not corrected
+    personal: bool = False  # personal data: sealed with the data subject's key in stored events (docs/PRIVACY.md)
 
     @classmethod
     def from_mapping(cls, name: str, data: Any, where: str) -> FieldSpec:
@@ -100,6 +101,7 @@ class FieldSpec:
             items=items,
             max_items=max_items,
             set_by_action=bool(data.get("set_by_action", False)),
+            personal=_flag(data.get("personal", False), f"{where}: field '{name}': 'personal'"),
         )
         if spec.default is not None:
             try:
@@ -204,6 +206,8 @@ class FieldSpec:
         out: dict[str, Any] = {"type": self.type, "required": self.required}
         if self.set_by_action:
             out["set_by_action"] = True
+        if self.personal:
+            out["personal"] = True
         if self.values:
             out["values"] = list(self.values)
         if self.default is not None:
@@ -220,6 +224,12 @@ class FieldSpec:
             out["items"] = {k: v.describe() for k, v in self.items.items()}
             out["max_items"] = self.max_items
         return out
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise CaseTypeError(f"{what} must be true or false")
+    return value
 
 
 def gb11643_valid(number: str) -> bool:

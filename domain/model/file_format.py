@@ -16,6 +16,7 @@ from typing import Any
 
 from domain.model.casetype import ACTION_KEYS, CLOCK_KEYS, GUARD_KINDS, REPORT_TARGETS, TYPE_KEYS
 from domain.model.fields import CHECKS, FIELD_TYPES, SPEC_KEYS
+from domain.model.retention import RETENTION_KEYS
 
 SCHEMA_ID = "https://casetrail.invalid/schemas/case-type.schema.json"
 STRINGS: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
@@ -36,7 +37,7 @@ def field_schema() -> dict[str, Any]:
         "max_length": {"type": "integer", "minimum": 1}, "doc": {"type": "string"},
         "pattern": {"type": "string"}, "check": {"enum": list(CHECKS)},
         "items": {"type": "object", "additionalProperties": {"$ref": "#/$defs/field"}},
-        "max_items": {"type": "integer", "minimum": 1},
+        "max_items": {"type": "integer", "minimum": 1}, "personal": {"type": "boolean"},
     }
     return _closed(props, SPEC_KEYS, ("type",))
 
@@ -76,6 +77,8 @@ def case_type_schema() -> dict[str, Any]:
         "escalation_ladder": STRINGS,
         "report_targets": _closed({k: {"type": "number", "minimum": 0, "maximum": 100} for k in REPORT_TARGETS},
                                   REPORT_TARGETS),
+        "retention": _closed({"erase_customer_after": {"type": "string", "pattern": "^[1-9][0-9]{0,3}[yd]$"},
+                              "doc": {"type": "string"}}, RETENTION_KEYS, ("erase_customer_after",)),
     }
     schema = _closed(type_props, TYPE_KEYS, ("name", "states", "initial_state", "number_prefix", "actions"))
     return {

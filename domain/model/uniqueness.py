@@ -25,7 +25,7 @@ key; a missing prerequisite a 422 ``prerequisite-missing``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -144,6 +144,43 @@ class UniqueKey(PlainCopy, Aggregate):
 Loader = Any  # Callable[[UUID], UniqueKey | None]: the key aggregate, or None when never used
 
 
+class BlindingLoader:
+    """A loader whose ``blind`` replaces a key value made of personal fields by a keyed hash
+    (the application's ``Sealer.blind``), so key aggregates never hold personal data."""
+
+    def __init__(self, load: Callable[[UUID], UniqueKey | None], blind: Callable[[str], str],
+                 case_type: Callable[[str], Any] | None = None) -> None:
+        self.load, self.blind, self.case_type = load, blind, case_type
+
+    def __call__(self, key_id: UUID) -> UniqueKey | None:
+        return self.load(key_id)
+
+
+def _blinded(load: Loader, case_type: Any, paths: tuple[str, ...], value: str | None) -> str | None:
+    blind = getattr(load, "blind", None)
+    if value is None or blind is None or not _personal(case_type, paths):
+        return value
+    return str(blind(value))
+
+
+def _held_by(load: Loader, case_type: Any, need: Any) -> tuple[Any, tuple[str, ...]]:
+    """The type and key paths whose marking decides whether a prerequisite's key is blinded: those of
+    the other type's unique rule when the loader knows the types, else this type's own key paths."""
+    lookup_type = getattr(load, "case_type", None)
+    other = lookup_type(need.type) if lookup_type is not None else None
+    rule = next((r for r in getattr(other, "unique", ()) if r.name == need.unique), None)
+    return (other, tuple(rule.key)) if rule is not None else (case_type, tuple(need.key))
+
+
+def _personal(case_type: Any, paths: tuple[str, ...]) -> bool:
+    for path in paths:
+        head, _, name = path.partition(".")
+        specs = {"customer": case_type.customer, "fields": case_type.fields}.get(head) or {}
+        if name in specs and specs[name].personal:
+            return True
+    return False
+
+
 def _key(load: Loader, case_type: str, rule: str, value: str, meta: dict[str, Any]) -> UniqueKey:
     found: UniqueKey | None = load(UniqueKey.create_id(case_type, rule, value))
     return found if found is not None else UniqueKey(case_type=case_type, rule=rule, value=value, meta=meta)
@@ -158,9 +195,10 @@ def plan_keys(case_type: Any, case: Any, before: tuple[str, Mapping[str, Any]] |
     context, closed = case.context(), case_type.closed_states
     for rule in case_type.unique:
         now = key_value(rule.key, context) if holds_in(rule, case.status, closed) else None
+        now = _blinded(load, case_type, tuple(rule.key), now)
         was = None
         if before is not None and holds_in(rule, before[0], closed):
-            was = key_value(rule.key, before[1])
+            was = _blinded(load, case_type, tuple(rule.key), key_value(rule.key, before[1]))
         if now == was:
             continue
         if was is not None:
@@ -181,7 +219,7 @@ def plan_keys(case_type: Any, case: Any, before: tuple[str, Mapping[str, Any]] |
 def check_requirements(case_type: Any, context: Mapping[str, Any], load: Loader) -> None:
     """Refuse a case whose prerequisites (a case of another type holding a key) are missing."""
     for need in case_type.requires:
-        value = key_value(need.key, context)
+        value = _blinded(load, *_held_by(load, case_type, need), key_value(need.key, context))
         key = load(UniqueKey.create_id(need.type, need.unique, value)) if value is not None else None
         if key is None or key.holder is None:
             raise PrerequisiteMissing(need.message, requires={"type": need.type, "unique": need.unique})

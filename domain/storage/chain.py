@@ -8,7 +8,9 @@ verification needs no keys and notices any changed byte; the chain is
 written by the mapper inside the same transaction as the events.
 
 ``ChainedMapper`` adds ``prev_hash`` when encoding and attaches the computed
-``stored_hash`` to decoded events; ``project_with_head`` keeps the
+``stored_hash`` to decoded events; with a ``sealer`` (``domain.storage.sealing``)
+it seals the personal values of case events and snapshots before encoding
+(so the hash covers ciphertext) and opens them when decoding; ``project_with_head`` keeps the
 aggregate's ``head_hash`` current so the next save can continue the chain.
 """
 
@@ -26,6 +28,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 SNAPSHOT_TOPIC_MARK = "Snapshot"
+SEALED_MARK = b"\x00ct-sealed1\x00"  # domain.storage.sealing.MAGIC
 
 
 def genesis_hash(originator_id: UUID | str) -> str:
@@ -47,23 +50,42 @@ class ChainError(RuntimeError):
 class ChainedMapper(Mapper[UUID]):
     """A Mapper that hash-chains each aggregate's stored events."""
 
+    sealer: Any = None  # a domain.storage.sealing.Sealer (set by the cases' application)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._local = threading.local()
 
     @contextmanager
-    def chaining(self, heads: dict[UUID, str | None]) -> Iterator[dict[UUID, str | None]]:
+    def chaining(self, heads: dict[UUID, str | None],
+                 subjects: dict[UUID, tuple[str, str]] | None = None) -> Iterator[dict[UUID, str | None]]:
         """Within this block, encoded events continue the chains in ``heads``
-        (aggregate id -> hash of its last stored event), which is updated."""
+        (aggregate id -> hash of its last stored event), which is updated;
+        ``subjects`` gives each case's (type name, data subject) for sealing."""
         self._local.heads = heads
+        self._local.subjects = subjects or {}
         try:
             yield heads
         finally:
             self._local.heads = None
+            self._local.subjects = {}
+
+    def _snapshot(self, snapshot: Any) -> StoredEvent:
+        state = dict(vars(snapshot))
+        if self.sealer is not None and isinstance(state.get("state"), dict):
+            state["state"] = self.sealer.seal_snapshot(state["state"], str(state["originator_id"]))
+        originator_id, version = state.pop("originator_id"), state.pop("originator_version")
+        data = self.transcoder.encode(state)
+        if self.compressor:
+            data = self.compressor.compress(data)
+        if self.cipher:
+            data = self.cipher.encrypt(data)
+        return StoredEvent(originator_id=originator_id, originator_version=version,
+                           topic=get_topic(snapshot.__class__), state=data)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        if isinstance(domain_event, Snapshot):
-            return super().to_stored_event(domain_event)
+        if isinstance(domain_event, Snapshot) or SNAPSHOT_TOPIC_MARK in type(domain_event).__name__:
+            return self._snapshot(domain_event)
         heads = getattr(self._local, "heads", None)
         if heads is None:
             raise ChainError("events must be saved through the application's save()")
@@ -78,6 +100,9 @@ class ChainedMapper(Mapper[UUID]):
                 raise ChainError(f"no chain head for {originator_id} before version {version}")
             prev = genesis_hash(originator_id)
         state["prev_hash"] = prev
+        if self.sealer is not None:
+            case_type, subject = getattr(self._local, "subjects", {}).get(originator_id, (None, None))
+            state = self.sealer.seal_event(topic, state, str(originator_id), case_type, subject)
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
@@ -99,9 +124,23 @@ class ChainedMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
-        if SNAPSHOT_TOPIC_MARK not in stored_event.topic:
+        snapshot = SNAPSHOT_TOPIC_MARK in stored_event.topic
+        if self.sealer is not None and SEALED_MARK in self.plain_state(stored_event.state):
+            state = event.__dict__
+            case_id = str(stored_event.originator_id)
+            if snapshot:
+                state["state"] = self.sealer.unseal(state["state"], case_id)
+            else:
+                object.__setattr__(event, "__dict__", self.sealer.unseal(state, case_id))
+        if not snapshot:
             event.__dict__["stored_hash"] = record_hash(stored_event.topic, stored_event.state)
         return event
+
+    def unsealed(self, state: dict[str, Any], originator_id: Any, plain: bytes) -> dict[str, Any]:
+        """A decoded event state with its sealed values opened (read models decode this way)."""
+        if self.sealer is None or SEALED_MARK not in plain:
+            return state
+        return dict(self.sealer.unseal(state, str(originator_id)))
 
 
 def project_with_head(aggregate: Any, events: Iterable[Any]) -> Any:

@@ -19,6 +19,7 @@ from eventsourcing.persistence import Mapper, Recording, Transcoder
 
 from domain.storage.chain import ChainedMapper, project_with_head
 from domain.storage.schema import SchemaLocked
+from domain.storage.sealing import subject_of
 from domain.storage.transcoder import MsgpackTranscoder
 
 
@@ -36,8 +37,11 @@ class ChainedApplication(SchemaLocked, Application[UUID]):
         """Save aggregates in one transaction, continuing each one's hash chain."""
         aggregates = [o for o in objs if o is not None]
         heads = {a.id: getattr(a, "head_hash", None) for a in aggregates}
+        subjects = {a.id: (a.case_type, subject_of(a.customer, a.id)) for a in aggregates
+                    if isinstance(getattr(a, "case_type", None), str)
+                    and isinstance(getattr(a, "customer", None), dict)}
         assert isinstance(self.mapper, ChainedMapper)
-        with self.mapper.chaining(heads):
+        with self.mapper.chaining(heads, subjects):
             recordings = super().save(*aggregates, **kwargs)
         for a in aggregates:
             a.head_hash = heads.get(a.id)

@@ -197,9 +197,10 @@ def plans(rng: random.Random, now: datetime) -> list[Plan]:
                                [Step("record_outcome", "sup1", {"result": "neutral", "score": 3,
                                                                 "improvement": "提前预约回访时间"})]]):
         out.append(Plan("return_visit", f"双十一回访活动 #{i + 1}", {"campaign": "双11"}, steps, by="sup1"))
-    out += library_plans()
     rng.shuffle(out)
-    return out
+    # the library's cases in file order: a case another one needs (a membership card, an approved
+    # visit plan) is opened before it
+    return out + library_plans()
 
 
 def customer_for(plan: Plan, rng: random.Random, i: int) -> dict[str, Any]:

@@ -45,7 +45,8 @@ def test_client_mistakes_get_4xx_problems(server: Server) -> None:
                 ("[" * 40 + "1" + "]" * 40).encode(),
                 b'{"title": NaN}'):
         problem(agent.post("/v1/cases", content=raw, headers={"Content-Type": "application/json"}), 400)
-    problem(agent.get("/v1/cases/not-a-uuid"), 400)
+    problem(agent.get("/v1/cases/not-a-uuid"), 404)  # shaped like a case number: an unknown case
+    problem(agent.get("/v1/cases/not a uuid!"), 400)
     problem(agent.get(f"/v1/cases/{cid}", params={"version": "abc"}), 400)
     problem(agent.get(f"/v1/cases/{cid}", params={"version": "0"}), 400)
     problem(agent.get(f"/v1/cases/{cid}", params={"as_of": "yesterday"}), 400)

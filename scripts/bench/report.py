@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FIGURE_IDS = ("W1", "W2", "W3", "W4", "N1", "R1", "R2", "A1", "Q1", "V1")
+FIGURE_IDS = ("W1", "W2", "W3", "W4", "N1", "R1", "R2", "A1", "Q1", "V1", "C1")
 
 # id -> (what, goal text, unit, test on the ratio)
 GOALS: dict[str, tuple[str, str, Callable[[float], bool]]] = {
@@ -36,6 +36,8 @@ GOALS: dict[str, tuple[str, str, Callable[[float], bool]]] = {
     "Q1": ("case list query p99 at 1,000,000 cases vs 10,000", "<= 2x", lambda r: r <= 2.0),
     "V1": ("audit verify events/s over 1,000,000 events (full), and the incremental verify after a checkpoint",
            "ratio >= 0.5 (incremental: O(new events), see extra)", lambda r: r >= 0.5),
+    "C1": ("reviewer-console timeline page of a 1,000-event case", "<= 3x GET /v1/cases/{id}/history",
+           lambda r: r <= 3.0),
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scripts.bench import baselines, datagen, http_load, machine, readmodels, report, verify, workloads
+from scripts.bench import baselines, console, datagen, http_load, machine, readmodels, report, verify, workloads
 from scripts.bench.report import Figure
 from scripts.throwaway_pg import (
     DURABLE_SERVER_OPTIONS,
@@ -46,10 +46,11 @@ class Sizes:
     repeats: int
     rebuild: tuple[int, int] | None   # (small, large) events for R1/R2
     q1: tuple[int, int] | None        # (small, large) cases for Q1
+    c1_events: int = 1000             # events of the case whose console timeline C1 times
 
 
 MODES = {
-    "smoke": Sizes(2_000, 24, 150, 40, 150, 1, 1.5, 10, 3, None, None),
+    "smoke": Sizes(2_000, 24, 150, 40, 150, 1, 1.5, 10, 3, None, None, 100),
     "quick": Sizes(10_000, 100, 1_000, 120, 1_000, 2, 3, 30, 3, (10_000, 50_000), (1_000, 10_000)),
     "full": Sizes(100_000, 500, 4_000, 400, 3_000, 5, 10, 100, 5, (100_000, 1_000_000), (10_000, 1_000_000)),
 }
@@ -229,6 +230,7 @@ def run(mode: str = "quick", out_dir: Path | None = None, durability: str = "dur
             info = _guarded(figs, ("W1", "W2", "N1", "A1", "V1", "W4"), log,
                             lambda: measure_postgres(server, s, figs, log)) or {}
         sync = _guarded(figs, ("W3",), log, lambda: measure_sqlite(s, figs, log))
+        _guarded(figs, ("C1",), log, lambda: console.measure(s.repeats, figs, log, s.c1_events))  # noqa: B023
         if server is not None:
             if info:
                 _guarded(figs, ("W4",), log, lambda: measure_http(info, s, figs, log))

@@ -246,6 +246,13 @@ def one_per_role(staff_ids: list[str]) -> list[tuple[str, str]]:
     return list(chosen.items())
 
 
+def first_number(app: CaseTrail, position: int) -> str | None:
+    """The number of the first case opened after ``position`` (for the printed curl example)."""
+    for n in app.recorder.select_notifications(start=position + 1, limit=1, topics=topics(Case.Opened)):
+        return str(app.mapper.to_domain_event(n).number)
+    return None
+
+
 def opened_since(app: CaseTrail, position: int) -> dict[str, int]:
     """Cases opened after ``position``, by type."""
     counts: dict[str, int] = {}
@@ -311,6 +318,7 @@ def demo(if_empty: bool, again: bool) -> None:
         added = ensure_staff(app)
         skipped = load(app, clock)
         counts = opened_since(app, held or 0)
+        number = first_number(app, held or 0) or "TS-202612-0001"
         total = sum(counts.values())
         click.echo(f"Loaded {len(added)} staff and {total} cases "
                    f"({', '.join(f'{n} {t}' for t, n in sorted(counts.items()))}; "
@@ -336,6 +344,7 @@ def demo(if_empty: bool, again: bool) -> None:
         "       -d '{\"type\": \"complaint\", \"title\": \"包裹破损\", "
         "\"customer\": {\"id\": \"C-1\", \"name\": \"王先生\", \"tier\": \"member\"}}' \\\n"
         "       http://127.0.0.1:8000/v1/cases\n"
+        f"  curl -s -H \"Authorization: Bearer $AGENT\" http://127.0.0.1:8000/v1/cases/{number}   # by its number\n"
         "  curl -s -H \"Authorization: Bearer $AGENT\" http://127.0.0.1:8000/v1/events?after=0\n"
         f"  curl -s -H \"Authorization: Bearer {admin}\" http://127.0.0.1:8000/metrics\n"
         "  API description: http://127.0.0.1:8000/docs")

@@ -113,7 +113,7 @@ def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> An
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_published_contract(case: Any, token: str) -> None:
     # Staff filters name staff of the roster: an unknown staff id is a 400 naming it (API.md), which no

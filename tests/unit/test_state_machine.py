@@ -212,7 +212,7 @@ def test_random_action_sequences(type_name: str) -> None:
     machine = make_machine(type_name)
     REACHED.clear()
     run_state_machine_as_test(machine, settings=settings(
-        max_examples=100 if type_name in BUILT_IN else 20, stateful_step_count=50, deadline=None,
+        max_examples=100 if type_name in BUILT_IN else 10, stateful_step_count=50, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ))
     # the walk must get past the initial state (the machine really explores)

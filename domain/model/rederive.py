@@ -43,8 +43,18 @@ def paths_of(when: Any) -> set[str]:
     return set(when or {})
 
 
-def gating_paths(ct: CaseType) -> set[str]:
-    """Dotted paths (``fields.amount``, ``customer.is_new``) read by the type's rules."""
+_GATING: dict[int, tuple[CaseType, frozenset[str]]] = {}
+
+
+def gating_paths(ct: CaseType) -> frozenset[str]:
+    """Dotted paths (``fields.amount``, ``customer.is_new``) read by the type's rules (computed once per type)."""
+    kept = _GATING.get(id(ct))
+    if kept is None or kept[0] is not ct:
+        kept = _GATING[id(ct)] = (ct, frozenset(_gating_paths(ct)))
+    return kept[1]
+
+
+def _gating_paths(ct: CaseType) -> set[str]:
     paths: set[str] = set()
     for rule in ct.approvals:
         paths |= paths_of(rule.get("when"))

@@ -197,6 +197,7 @@ class SubjectKeys:
             with self._lock:
                 self._by_subject[subject] = cached
                 self._by_id[key_id] = (now, key)
+                self._alive[subject] = (now, True)  # the same read answers `alive`
         if case_id is not None and (subject, case_id) not in self._cases:
             with self.datastore.transaction(commit=True) as c:
                 c.execute(self._sql(f"INSERT INTO {CASES_TABLE} (subject, case_id) VALUES (?, ?) "
@@ -226,6 +227,9 @@ class SubjectKeys:
         now = time.monotonic()
         cached = self._alive.get(subject)
         if cached is None or now - cached[0] > KEY_TTL:
+            keyed = self._by_subject.get(subject)
+            if keyed is not None and now - keyed[0] <= KEY_TTL:
+                return True
             cached = (now, self.current_key_id(subject) is not None)
             with self._lock:
                 self._alive[subject] = cached

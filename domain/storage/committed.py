@@ -5,10 +5,8 @@ last committed it, so a command costs no read. The copy may be behind when
 another process wrote the case since; then the save fails on the version
 (the event store's optimistic check, a unique (id, version) key), so nothing
 is ever recorded on a stale state, and ``act`` forgets the copy and decides
-again on a fresh load. A saved case is kept as it is (the command that saved it
-is over; the object is only read after that, as the library's own aggregate cache
-keeps it) and handed out as a deep copy (``domain.model.copying``): what a command
-does to its case never reaches the kept one.
+again on a fresh load. Copies are kept and handed out as deep copies
+(``domain.model.copying``): what a caller does with a case never reaches them.
 """
 
 from __future__ import annotations
@@ -26,13 +24,13 @@ class CommittedCases:
         self._cache: LRUCache[UUID, Any] = LRUCache(maxsize=maxsize)
 
     def remember(self, case: Any) -> None:
-        """Keep a just-committed case (unless a newer one is kept already)."""
+        """Keep a copy of a just-committed case (unless a newer one is kept already)."""
         try:
             kept = self._cache.get(case.id)
         except KeyError:
             kept = None
         if kept is None or kept.version < case.version:
-            self._cache.put(case.id, case)
+            self._cache.put(case.id, deepcopy(case))
 
     def checkout(self, case_id: UUID | str) -> Any | None:
         """A copy to decide a command on, or None when no copy is kept."""

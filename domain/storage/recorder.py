@@ -24,12 +24,18 @@ their notification ids instead of reporting a conflict, which would have
 made the application decide the command again (a second case, or the same
 action twice).
 
+Commands a process saves at the same moment share one statement, one lock
+and one commit (``domain.storage.group_commit``); a group that fails is
+written again command by command, so each gets its own answer.
+``CASETRAIL_GROUP_COMMIT=off`` writes every command on its own.
+
 Selected with the library's ``APPLICATION_RECORDER_TOPIC`` setting
 (``domain.storage.database.env_for_url``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +44,8 @@ import structlog
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.sql import SQL, Identifier
+
+from domain.storage.group_commit import GroupCommit
 
 TOPIC = "domain.storage.recorder:OneTripRecorder"
 ATTEMPTS, WAIT_SECONDS = 10, 0.2  # as the library's own retry of a write
@@ -81,6 +89,9 @@ class OneTripRecorder(PostgresApplicationRecorder):
         self.insert_one = SQL(
             "SELECT t.notification_id FROM {schema}.{one}(%s, %s, %s, %s) AS t(notification_id)"
         ).format(**names)
+        grouped = os.environ.get("CASETRAIL_GROUP_COMMIT", "on").lower() not in ("off", "0", "no", "false")
+        self._group: GroupCommit[StoredEvent] | None = GroupCommit(self._insert, self._insert_alone) \
+            if grouped else None
         self.select_recorded = SQL(
             "SELECT notification_id, topic, state FROM {schema}.{table} "
             "WHERE originator_id = %s AND originator_version = %s"
@@ -98,7 +109,13 @@ class OneTripRecorder(PostgresApplicationRecorder):
             return super().insert_events(stored_events, **kwargs)
         if not stored_events:
             return []
-        uncertain = False  # an earlier attempt may have committed
+        if self._group is not None:
+            return self._group.submit(stored_events)
+        return self._insert_alone(stored_events, False)
+
+    def _insert_alone(self, stored_events: Sequence[StoredEvent], uncertain: bool) -> list[int]:
+        """One command's events, retrying a lost connection; ``uncertain``: an earlier attempt
+        (a group holding them) may have committed."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return self._insert(stored_events)

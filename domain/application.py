@@ -18,7 +18,6 @@ recorded on a stale state); cases are snapshotted every 100 events.
 from __future__ import annotations
 
 import copy
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,9 +52,7 @@ from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
-from domain.model.schedules import ScheduleRun, ScheduleSpec, enabled, latest_occurrence, render_title
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
-from domain.model.topics import topics
 from domain.model.uniqueness import BlindingLoader, UniqueKey, check_requirements, plan_keys
 from domain.storage.chain import ChainedMapper, project_with_head
 from domain.storage.chained import ChainedApplication, position_of
@@ -68,11 +65,6 @@ from domain.storage.retry import Stale, retrying
 from domain.storage.sealing import ERASED, Sealer, subject_of
 
 POLICY = Actor.system("policy")
-SCHEDULER = Actor.system("scheduler")
-
-
-class _AlreadyOpened(Exception):
-    """A schedule's occurrence was opened by another worker in the meantime."""
 
 
 def typed(meta: dict[str, Any], ct: CaseType) -> dict[str, Any]:
@@ -448,53 +440,10 @@ class CaseTrail(ChainedApplication):
 
     # ----------------------------------------------------------- schedules
     def run_schedules(self, now: datetime | None = None) -> list[str]:
-        """Open the recurring cases that are due (``[[schedules]]`` of the case types); their numbers."""
-        at = now or self.clock()
-        opened: list[str] = []
-        turned_on = os.environ.get("CASETRAIL_SCHEDULES", "")
-        for ct in self.registry:
-            for spec in ct.schedules:
-                if not enabled(spec, ct.name, turned_on):
-                    continue
-                occurrence = latest_occurrence(spec, at, self.calendar.zone)
-                for staff_id in self._schedule_targets(spec):
-                    number = self._open_scheduled(ct, spec, occurrence, staff_id)
-                    if number is not None:
-                        opened.append(number)
-        return opened
+        """Open the recurring cases that are due (``domain.scheduling``); their numbers."""
+        from domain.scheduling import run_schedules
 
-    def _schedule_targets(self, spec: ScheduleSpec) -> list[str]:
-        if spec.for_each_role is None:
-            return [""]
-        registered = self.recorder.select_notifications(start=1, limit=100_000, topics=topics(Staff.Registered))
-        members = [self.get_staff(self.mapper.to_domain_event(n).staff_id) for n in registered]
-        return sorted(m.staff_id for m in members if m.active and spec.for_each_role in m.roles)
-
-    def _open_scheduled(self, ct: CaseType, spec: ScheduleSpec, occurrence: datetime, staff_id: str) -> str | None:
-        key = occurrence.isoformat()
-        run_id = ScheduleRun.create_id(ct.name, spec.name, key, staff_id)
-
-        def attach(case: Case, meta: dict[str, Any]) -> list[Any]:
-            try:
-                self.load(run_id)
-            except AggregateNotFoundError:
-                return [ScheduleRun(case_type=ct.name, schedule=spec.name, occurrence=key, staff_id=staff_id,
-                                    case_id=str(case.id), number=case.number, meta=meta)]
-            raise _AlreadyOpened  # another worker opened this occurrence first
-
-        fields = {**spec.fields, **({spec.staff_field: staff_id} if spec.staff_field else {})}
-        try:
-            self.load(run_id)
-            return None
-        except AggregateNotFoundError:
-            pass
-        try:
-            result = self.open(SCHEDULER, ct.name, render_title(spec.title, occurrence), dict(spec.customer), fields,
-                               ctx=CommandContext(correlation_id=f"schedule:{ct.name}:{spec.name}:{key}"),
-                               attach=attach)
-        except _AlreadyOpened:
-            return None
-        return result.case.number
+        return run_schedules(self, now)
 
     def _load_unique_key(self, key_id: UUID) -> UniqueKey | None:
         try:
@@ -623,34 +572,7 @@ class CaseTrail(ChainedApplication):
 
     # ----------------------------------------------------------------- SLA
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:
-        """One SLA pass over one case: record each clock due before ``now`` (default:
-        the server clock; never later) as breached, once, dated by the server clock."""
-        actor = Actor.system("sla-monitor")
-        clock = self.clock()
-        if now is not None and now > clock:
-            raise InvalidFields(f"now ({now.isoformat()}) is later than the server clock ({clock.isoformat()}): "
-                                "breaches are recorded as they happen, never ahead of time",
-                                errors=[{"field": "now", "problem": "is later than the server clock"}])
+        """One SLA pass over one case (``domain.breaching``): the clocks recorded as breached."""
+        from domain.breaching import record_breaches
 
-        def once(_fresh: bool) -> list[str]:
-            case = self.get_case(case_id)
-            at = self.clock()  # every event is dated by the server clock; `now` only selects
-            ct = self.registry.get(case.case_type)
-            previous = case.status
-            before = (previous, copy.deepcopy(case.context())) if ct.unique else None
-            meta = typed(event_meta(actor, at, CommandContext()), ct)
-            breached = case.record_breaches(ct, now or at, meta, holder=self.directory.holder,
-                                            calendar=self.calendar)
-            if breached:  # what a breach does across cases: release keys, open follow-ups (after = "@breach:X")
-                others = plan_keys(ct, case, before, self._unique_key, meta) if ct.unique else []
-                cause = CommandContext("", f"{case.id}:{case.version}")
-                for name in breached:
-                    others += self._policies(case, ct, f"@breach:{name}", previous, at, cause, actor=actor)
-                self.save(case, *others)
-            return list(breached)
-
-        with self._writers(("case", str(case_id))):
-            try:
-                return retrying(once, give_up=lambda: VersionConflict("breaches not recorded: busy case"))
-            except VersionConflict:
-                return []  # the next pass records them
+        return record_breaches(self, case_id, now)

@@ -43,6 +43,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from domain.storage.group_commit import GroupCommit
@@ -82,13 +83,14 @@ class OneTripRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{one}(id uuid, version bigint, topic text, state bytea) " + body
         ).format(rows=SQL("VALUES (id, version, topic, state)"), **names))
+        # rendered once: a composed statement is rendered again on every execute
         self.insert_many = SQL(
             "SELECT t.notification_id FROM {schema}.{many}"
             "(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS t(notification_id)"
-        ).format(**names)
+        ).format(**names).as_string(None)
         self.insert_one = SQL(
             "SELECT t.notification_id FROM {schema}.{one}(%s, %s, %s, %s) AS t(notification_id)"
-        ).format(**names)
+        ).format(**names).as_string(None)
         grouped = os.environ.get("CASETRAIL_GROUP_COMMIT", "on").lower() not in ("off", "0", "no", "false")
         self._group: GroupCommit[StoredEvent] | None = GroupCommit(self._insert, self._insert_alone) \
             if grouped else None
@@ -143,9 +145,9 @@ class OneTripRecorder(PostgresApplicationRecorder):
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],
             )
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, params, prepare=True)
-            return [row["notification_id"] for row in curs.fetchall()]
+            return [row[0] for row in curs.fetchall()]
 
     def _recorded(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The notification ids of exactly these events, if all are stored as given; else None."""

@@ -14,14 +14,17 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import Mapper, Recording, Transcoder
+from eventsourcing.persistence import Mapper, PersistenceError, Recording, Transcoder
 
 from domain.storage.chain import ChainedMapper, project_with_head
 from domain.storage.schema import SchemaLocked
 from domain.storage.sealing import subject_of
 from domain.storage.transcoder import MsgpackTranscoder
+
+log = structlog.get_logger("casetrail.storage")
 
 
 class _Collected(ProcessingEvent[UUID]):
@@ -60,11 +63,32 @@ class ChainedApplication(SchemaLocked, Application[UUID]):
         collected.collect_events(*aggregates, **kwargs)
         with self.mapper.chaining(heads, subjects):  # what Application.save does, with _Collected
             recordings = self._record(collected)
+            for a in aggregates:
+                a.head_hash = heads.get(a.id)
             self._take_snapshots(collected)
             self._notify(recordings)
-        for a in aggregates:
-            a.head_hash = heads.get(a.id)
         return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot what was just saved from memory: the library loads the aggregate again (its
+        last snapshot and up to an interval of events) to take one, on the command's time."""
+        if not (self.snapshots and self.snapshotting_intervals):
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            if aggregate is None or interval is None or event.originator_version % interval:
+                continue
+            if aggregate.version != event.originator_version:  # a later event of the same save: load it
+                self.take_snapshot(event.originator_id, event.originator_version,
+                                   self.snapshotting_projectors.get(type(aggregate), project_with_head))
+                continue
+            snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+            try:
+                self.snapshots.put([snapshot_class.take(aggregate)])
+            except PersistenceError as e:  # snapshots only speed up loading: never fail the save
+                log.warning("snapshot not taken", aggregate_id=str(aggregate.id), version=aggregate.version,
+                            error=str(e))
 
 
 def position_of(recordings: list[Recording[UUID]]) -> int | None:

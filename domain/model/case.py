@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.model.actor import Actor, stable_id
 from domain.model.approvals import ApprovalState, compute_chain
+from domain.model.breaches import Holder, enter, escalations_due, next_role_up, plan_breach
 from domain.model.calendar import BusinessCalendar
 from domain.model.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
 from domain.model.clocks import (
@@ -53,11 +54,6 @@ from domain.model.rederive import check_constraints, check_downgrades, check_loc
 from domain.model.topics import register_moved
 
 Meta = dict[str, Any]
-Holder = Callable[[str, str], "str | None"]  # (role, department) -> staff id (domain.directory)
-
-
-def _enter(state: str) -> str:
-    return f"@enter:{state}"
 
 
 def arrival(context: Mapping[str, Any], stamp: Mapping[str, Any], at: datetime) -> str | None:
@@ -208,7 +204,7 @@ class Case(PlainCopy, Aggregate):
                    case_type.initial_state, **moments(at, calendar.zone)}
         named = {f"fields.{k}" for k in fields_v} | {f"customer.{k}" for k in customer_v}
         check_constraints(case_type, context, named, lambda path: None, {OPEN})
-        triggers = [OPEN, _enter(case_type.initial_state)]
+        triggers = [OPEN, enter(case_type.initial_state)]
         clock_changes = plan_clock_changes(case_type, {}, triggers, context, at, calendar)
         case = cls(
             case_type=case_type.name, number=number, title=title.strip(), status=case_type.initial_state,
@@ -216,7 +212,7 @@ class Case(PlainCopy, Aggregate):
             clock_changes=clock_changes, meta=meta,
         )
         case._escalate_for(case_type, OPEN, meta, holder)
-        case._escalate_for(case_type, _enter(case_type.initial_state), meta, holder)
+        case._escalate_for(case_type, enter(case_type.initial_state), meta, holder)
         return case
 
     def context(self) -> dict[str, Any]:
@@ -424,7 +420,7 @@ class Case(PlainCopy, Aggregate):
             approvals, moved = rederive_approvals(ct, ctx, self.approvals, self.status)
             to_state = moved or to_state
         ctx["approvals"] = approvals if approvals is not None else self.approvals
-        triggers = [spec.name] + ([_enter(to_state)] if to_state != self.status else [])
+        triggers = [spec.name] + ([enter(to_state)] if to_state != self.status else [])
         clock_changes = plan_clock_changes(ct, self.clocks, triggers, ctx, at, calendar)
         if gating:
             touched = {c["name"] for c in clock_changes}
@@ -440,7 +436,7 @@ class Case(PlainCopy, Aggregate):
         )
         self._escalate_for(ct, spec.name, meta, holder)
         if to_state != changes.get("status", [to_state])[0]:
-            self._escalate_for(ct, _enter(to_state), meta, holder)
+            self._escalate_for(ct, enter(to_state), meta, holder)
 
     def _after(self, changes: Mapping[str, list[Any]]) -> dict[str, Any]:
         """The case's context as ``changes`` would leave it."""
@@ -508,22 +504,10 @@ class Case(PlainCopy, Aggregate):
             raise GuardFailed(f"{spec.name}: {e}") from None
 
     def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta, holder: Holder | None = None) -> None:
-        done = {(e["to_role"], e.get("to_staff")) for e in self.escalations if e["clock"] is None}
-        for rule in ct.escalations:
-            if trigger not in rule.get("on", []) or not matches(rule.get("when"), self.context()):
-                continue
-            role = str(rule.get("to") or "")
-            if rule.get("to_staff"):  # to a person: who opened it, the assignee, or a staff field's value
-                who = {"opener": getattr(self, "opened_by", None), "assignee": self.assignee}.get(
-                    rule["to_staff"], lookup(self.context(), str(rule["to_staff"])))
-                staff = str(who) if who and not str(who).startswith("system:") else None
-            else:
-                staff = holder(role, self.department) if holder else None
-            if not role and staff is None:
-                continue  # nobody to tell (a person field left empty)
-            if (role, staff) in done if rule.get("to_staff") else role in {r for r, _ in done}:
-                continue  # once per role (or per person)
-            self._escalated(to_role=role, reason=rule.get("reason", ""), clock=None, meta=meta, to_staff=staff)
+        people = {"opener": getattr(self, "opened_by", None), "assignee": self.assignee}
+        for due in escalations_due(ct, trigger, self.context(), people, self.department, self.escalations, holder):
+            self._escalated(to_role=due["to_role"], reason=due["reason"], clock=None, meta=meta,
+                            to_staff=due["to_staff"])
 
     def record_breaches(self, ct: CaseType, now: datetime, meta: Meta, *, at_due: bool = False,
                         holder: Holder | None = None, calendar: BusinessCalendar | None = None) -> list[str]:
@@ -535,38 +519,19 @@ class Case(PlainCopy, Aggregate):
             if at_due:
                 due = max(datetime.fromisoformat(clock["due_at"]), datetime.fromisoformat(self.updated_at))
                 meta = {**meta, "occurred_at": due.isoformat()}
-            spec = ct.clocks.get(clock["name"])
-            then = spec.on_breach if spec is not None else {}
-            changes: dict[str, list[Any]] = {}
-            moves = then.get("to") and then["to"] != self.status and ct.is_open_state(self.status)
-            if moves:  # the system moves the case (referral -> expired, advance -> overdue)
-                changes["status"] = [self.status, then["to"]]
-            triggers = [f"@breach:{clock['name']}"] + ([_enter(then["to"])] if moves else [])
-            after = {**self.context(), "status": then["to"] if moves else self.status}
-            clocks = {**self.clocks, clock["name"]: {**clock, "state": "breached"}}
-            at = datetime.fromisoformat(meta["occurred_at"])
-            clock_changes = plan_clock_changes(ct, clocks, triggers, after, at, calendar) if calendar else []
+            plan = plan_breach(ct, self.context(), self.clocks, clock, datetime.fromisoformat(meta["occurred_at"]),
+                               calendar)
             self._deadline_breached(clock=clock["name"], due_at=clock["due_at"], meta=meta,
-                                    changes=changes or None, clock_changes=clock_changes or None)
-            if then.get("escalate", True):
-                role = self._next_role_up(ct, clock.get("escalate_to"))
+                                    changes=plan.changes or None, clock_changes=plan.clock_changes or None)
+            if plan.escalate:
+                role = next_role_up(list(ct.escalation_ladder), self.escalations, clock.get("escalate_to"))
                 self._escalated(to_role=role, reason=f"{clock['name']} deadline {clock['due_at']} breached",
                                 clock=clock["name"], meta=meta,
                                 to_staff=holder(role, self.department) if holder else None)
-            for trigger in triggers:
+            for trigger in plan.triggers:
                 self._escalate_for(ct, trigger, meta, holder)
             breached.append(clock["name"])
         return breached
-
-    def _next_role_up(self, ct: CaseType, preferred: str | None) -> str:
-        ladder = list(ct.escalation_ladder)
-        if preferred and preferred not in ladder:
-            return preferred  # a role outside the ladder (the finance director): straight to it
-        reached = [e["to_role"] for e in self.escalations if e["to_role"] in ladder]
-        level = max((ladder.index(r) for r in reached), default=0)
-        if preferred in ladder:
-            level = max(level, ladder.index(preferred) - 1)
-        return ladder[min(level + 1, len(ladder) - 1)] if ladder else (preferred or "supervisor")
 
     def add_link(self, rel: str, case_id: UUID, number: str, meta: Meta) -> None:
         self._link_added(rel=rel, case_id=str(case_id), number=number, meta=meta)

@@ -14,18 +14,9 @@ if have_chromium && have_cjk_fonts; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-else
-    echo "ensure_chromium: chromium is missing and neither root nor sudo is available" >&2
-    exit 1
-fi
-
-echo "ensure_chromium: installing Debian packages chromium, fonts-noto-cjk" >&2
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+# shellcheck source=scripts/apt_install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_install.sh"
+apt_install ensure_chromium chromium fonts-noto-cjk
 
 if ! have_chromium; then
     echo "ensure_chromium: $CHROMIUM still not found after installing" >&2

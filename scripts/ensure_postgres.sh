@@ -34,16 +34,12 @@ if have_server_binaries && have_pgbench; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-else
+# shellcheck source=scripts/apt_install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_install.sh"
+if [ "${SUDO[*]}" = "false" ]; then
     echo "ensure_postgres: PostgreSQL is missing and neither root nor sudo is available" >&2
     exit 1
 fi
-
-echo "ensure_postgres: installing PostgreSQL (Debian packages postgresql, postgresql-contrib)" >&2
 export DEBIAN_FRONTEND=noninteractive
 
 # Keep the package's maintainer scripts from starting the default cluster:
@@ -55,10 +51,8 @@ if [ ! -e "$POLICY" ]; then
     trap '"${SUDO[@]}" rm -f "$POLICY"' EXIT
 fi
 
-"${SUDO[@]}" apt-get update -qq
 # postgresql-client carries pgbench on Debian >= 12; contrib on older releases.
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    postgresql postgresql-contrib postgresql-client >/dev/null
+apt_install ensure_postgres postgresql postgresql-contrib postgresql-client
 
 if ! have_server_binaries; then
     echo "ensure_postgres: initdb/pg_ctl still not found after installing" >&2

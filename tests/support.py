@@ -1,5 +1,6 @@
 """Test support: an application with a fake clock and one staff member per role.
 
+``operator_folder`` writes an operator's case-type folder of a few files.
 ``World`` wraps ``CaseTrail`` (in memory for unit tests, or on a database
 URL for integration tests) with a settable clock and staff named after
 their roles (``agent``, ``agent2``, ``supervisor``, ``dept_head``, ...).
@@ -7,7 +8,9 @@ their roles (``agent``, ``agent2``, ``supervisor``, ``dept_head``, ...).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from domain.application import CaseTrail
@@ -51,6 +54,15 @@ LIBRARY_STAFF = {
     "seller": ("sales", ["agent"]),  # a salesperson (an employee of the sales department)
     "seller2": ("sales", ["agent"]),
 }
+
+
+def operator_folder(where: Path, files: Mapping[str, str]) -> Path:
+    """An operator's case-type folder ``where/types`` holding ``files`` (file name: TOML text)."""
+    path = where / "types"
+    path.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (path / name).write_text(text, encoding="utf-8")
+    return path
 
 
 class World:

@@ -19,6 +19,7 @@ from domain.application import CaseTrail
 from domain.model.registry import CaseTypeRegistry
 from domain.model.uniqueness import DuplicateCase, PrerequisiteMissing
 from tests.e2e.conftest import serving
+from tests.support import operator_folder
 
 MEMBERSHIP = """
 name = "membership_card"
@@ -69,11 +70,7 @@ message = "a stored-value card needs the household's membership card"
 
 
 def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "types"
-    path.mkdir(exist_ok=True)
-    (path / "membership_card.toml").write_text(MEMBERSHIP, encoding="utf-8")
-    (path / "stored_value_card.toml").write_text(STORED_VALUE, encoding="utf-8")
-    return path
+    return operator_folder(tmp_path, {"membership_card.toml": MEMBERSHIP, "stored_value_card.toml": STORED_VALUE})
 
 
 @pytest.fixture

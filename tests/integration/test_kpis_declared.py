@@ -15,7 +15,7 @@ from domain.application import CaseTrail
 from domain.model.registry import CaseTypeRegistry
 from projections.queries import ReadModels
 from tests.integration.test_projections import catch_up
-from tests.support import START
+from tests.support import START, operator_folder
 
 WELLNESS = """
 name = "wellness_call"
@@ -66,8 +66,7 @@ approval_actions = ["sign_off"]
 
 
 def test_a_new_type_reports_by_its_declared_kpis(database_url: str, tmp_path: Path) -> None:
-    (tmp_path / "wellness_call.toml").write_text(WELLNESS, encoding="utf-8")
-    registry = CaseTypeRegistry.load(tmp_path)
+    registry = CaseTypeRegistry.load(operator_folder(tmp_path, {"wellness_call.toml": WELLNESS}))
     now = [START]
     app = CaseTrail.from_url(database_url, registry=registry, clock=lambda: now[0])
     try:

@@ -15,6 +15,7 @@ from domain.model.errors import CaseTypeError
 from domain.model.registry import CaseTypeRegistry
 from domain.model.schedules import ScheduleSpec, latest_occurrence
 from tests.e2e.conftest import run_cli
+from tests.support import operator_folder
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 VISIT_PLAN = """
@@ -48,10 +49,7 @@ fields = { kind = "visit_plan" }
 
 
 def folder(tmp_path: Path, text: str = VISIT_PLAN) -> Path:
-    path = tmp_path / "types"
-    path.mkdir(exist_ok=True)
-    (path / "visit_plan.toml").write_text(text, encoding="utf-8")
-    return path
+    return operator_folder(tmp_path, {"visit_plan.toml": text})
 
 
 def test_the_latest_occurrence_in_local_time() -> None:

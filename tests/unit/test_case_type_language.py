@@ -24,7 +24,7 @@ from domain.model.deadlines import DueRule, due_at, parse_anchor
 from domain.model.errors import ApprovalNotAllowed, CaseTypeError
 from domain.model.fields import FieldSpec
 from domain.model.registry import CaseTypeRegistry
-from tests.support import SHANGHAI, STAFF, START
+from tests.support import SHANGHAI, STAFF, START, operator_folder
 
 CAL = BusinessCalendar()
 FRIDAY_4PM = datetime(2026, 11, 20, 16, 0, tzinfo=SHANGHAI)
@@ -108,8 +108,7 @@ reason = "approved: buy it"
 
 
 def registry(tmp_path: Path, text: str) -> CaseTypeRegistry:
-    (tmp_path / "purchase.toml").write_text(text, encoding="utf-8")
-    return CaseTypeRegistry.load(tmp_path)
+    return CaseTypeRegistry.load(operator_folder(tmp_path, {"purchase.toml": text}))
 
 
 def world(tmp_path: Path, text: str = BASE) -> CaseTrail:

@@ -10,6 +10,7 @@ from domain.model.actor import ROLES
 from domain.model.errors import CaseTypeError, InvalidFields
 from domain.model.registry import CaseTypeRegistry, case_type_dirs
 from domain.model.staff import check_staff_fields
+from tests.support import operator_folder
 
 CASH_ADVANCE = """
 name = "cash_advance"
@@ -46,10 +47,7 @@ ROLES_FILE = '[roles.cfo]\nlabel = "财务总监"\n\n[roles.cashier]\nlabel = "�
 
 
 def folder(tmp_path: Path, type_text: str = CASH_ADVANCE, roles: str | None = ROLES_FILE) -> Path:
-    (tmp_path / "cash_advance.toml").write_text(type_text, encoding="utf-8")
-    if roles is not None:
-        (tmp_path / "_roles.toml").write_text(roles, encoding="utf-8")
-    return tmp_path
+    return operator_folder(tmp_path, {"cash_advance.toml": type_text, **({"_roles.toml": roles} if roles is not None else {})})
 
 
 def test_the_built_in_catalog_holds_every_built_in_role() -> None:

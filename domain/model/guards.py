@@ -1,15 +1,17 @@
 """Guards: named, parameterised preconditions of actions in case-type files.
 
-Kinds (see ``GUARD_KINDS`` in ``casetype``):
+Kinds (see ``GUARD_KINDS`` in ``casetype``); every guard with a ``when``
+applies only while it holds — over the case, or for ``data_required`` over
+the action's data:
 
-- ``field_in``: a case value (dotted path) must be one of ``values`` (when ``when`` holds, if given);
+- ``field_in``: a case value (dotted path) must be one of ``values``;
 - ``linked_outcome_in``: like ``field_in``, but only when the case has a link
   of relation ``link`` (a return visit that was not sampled does not block);
 - ``approvals_complete``: every required approval is granted;
-- ``min_ratio``: ``field`` >= ``of`` × ``ratio`` (when ``when`` matches);
+- ``min_ratio``: ``field`` >= ``of`` × ``ratio``;
 - ``max_span``: the action's ``end`` - ``start`` is positive and at most ``max``;
-- ``data_required``: the action's ``field`` is given when its data matches ``when``
-  (a neutral return visit needs an ``improvement`` note): 422 invalid fields;
+- ``data_required``: the action's ``field`` is given (a neutral return visit
+  needs an ``improvement`` note): 422 invalid fields;
 - ``in_future``: the action's time ``field`` is after the moment of the action.
 """
 
@@ -37,9 +39,10 @@ def check_guards(
     for guard in guards:
         kind = guard["kind"]
         message = guard.get("message")
-        if kind in ("field_in", "linked_outcome_in", "approvals_complete") and "when" in guard \
-                and not matches(guard["when"], context):
-            continue  # the guard applies only when its condition holds (a bank-card refund's signature)
+        # a guard applies only when its condition holds (a bank-card refund's signature): over the
+        # case, except data_required's, which is over the action's data (a neutral return visit's note)
+        if "when" in guard and not matches(guard["when"], data if kind == "data_required" else context):
+            continue
         if kind == "approvals_complete":
             state = ApprovalState.of(context.get("approvals") or {})
             if not state.complete:
@@ -61,14 +64,13 @@ def check_guards(
                         message or f"{action} needs {guard['field']} in {guard['values']}, it is {value!r}"
                     )
         elif kind == "min_ratio":
-            if matches(guard.get("when"), context):
-                have = Decimal(str(lookup(context, guard["field"]) or 0))
-                base = Decimal(str(lookup(context, guard["of"]) or 0))
-                need = (base * Decimal(str(guard["ratio"]))).quantize(Decimal("0.01"))
-                if have < need:
-                    raise GuardFailed(message or f"{action} needs {guard['field']} >= {need}, it is {have}")
+            have = Decimal(str(lookup(context, guard["field"]) or 0))
+            base = Decimal(str(lookup(context, guard["of"]) or 0))
+            need = (base * Decimal(str(guard["ratio"]))).quantize(Decimal("0.01"))
+            if have < need:
+                raise GuardFailed(message or f"{action} needs {guard['field']} >= {need}, it is {have}")
         elif kind == "data_required":
-            if matches(guard.get("when"), data) and data.get(guard["field"]) in (None, ""):
+            if data.get(guard["field"]) in (None, ""):
                 text = message or f"{action} needs {guard['field']} here"
                 raise InvalidFields(text, errors=[{"field": guard["field"], "problem": text}])
         elif kind == "in_future":

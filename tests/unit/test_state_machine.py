@@ -22,6 +22,7 @@ from domain.model.errors import DomainError
 from domain.model.fields import FieldSpec
 from domain.model.registry import CaseTypeRegistry
 from scripts.demo_cmd import PLANS_DIR, relative
+from scripts.demo_cmd import STAFF as DEMO_STAFF_LIST
 from tests.support import LIBRARY_STAFF, STAFF, World
 
 REGISTRY = CaseTypeRegistry.load()
@@ -72,28 +73,16 @@ def valid_value(spec: FieldSpec, now: datetime) -> st.SearchStrategy:
 
 BUILT_IN = ("complaint", "inquiry", "order_approval", "repair_order", "return_visit")
 ALL_STAFF = {**STAFF, **LIBRARY_STAFF}
-# demo staff (scripts/demo_cmd.py) -> the test roster's member with the same role and department
-DEMO_STAFF = {"agent1": "agent", "agent2": "agent2", "sup1": "supervisor", "head1": "dept_head",
-              "gm1": "general_manager", "sales1": "seller", "salesmgr1": "sales_manager", "tech1": "technician",
-              "tech2": "technician2", "fd1": "finance_director", "cashier1": "cashier", "pm1": "project_manager",
-              "qm1": "quality_manager", "saleshead1": "sales_head", "reviewer1": "reviewer", "importer1": "importer"}
+# the demo roster (scripts/demo_cmd.py) too: the library types open as their first demo case, by demo staff
+DEMO_ROSTER = {staff_id: (department, roles) for staff_id, _name, department, roles in DEMO_STAFF_LIST}
 
 
 def demo_opening(type_name: str) -> dict[str, Any]:
     """How the type's first demo case is opened (scripts/demo_plans): valid data for every library type."""
     plan = tomllib.loads((PLANS_DIR / f"{type_name}.toml").read_text(encoding="utf-8"))["cases"][0]
-    return {"by": DEMO_STAFF[plan.get("by", "agent1")], "customer": dict(plan.get("customer") or {}),
-            "fields": staffed(plan.get("fields") or {}),
-            "steps": [(x["action"], DEMO_STAFF[x["by"]], staffed(x.get("data") or {})) for x in plan.get("steps", [])]}
-
-
-def staffed(value: Any) -> Any:
-    """Demo staff ids inside demo data (``offered_to = "sales1"``) as the test roster's."""
-    if isinstance(value, dict):
-        return {k: staffed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [staffed(v) for v in value]
-    return DEMO_STAFF.get(value, value) if isinstance(value, str) else value
+    return {"by": plan.get("by", "agent1"), "customer": dict(plan.get("customer") or {}),
+            "fields": dict(plan.get("fields") or {}),
+            "steps": [(x["action"], x["by"], dict(x.get("data") or {})) for x in plan.get("steps", [])]}
 
 
 def open_as_demo(world: World, type_name: str) -> Any:
@@ -112,7 +101,7 @@ def make_machine(type_name: str) -> type[RuleBasedStateMachine]:
     class CaseMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            self.world = World(registry=REGISTRY, extra_staff=LIBRARY_STAFF)
+            self.world = World(registry=REGISTRY, extra_staff={**LIBRARY_STAFF, **DEMO_ROSTER})
             if type_name in BUILT_IN:
                 fields = {"amount": "25000.00", "payment_terms": "credit"} if type_name == "order_approval" else {}
                 self.case = self.world.open(type_name, fields=fields)

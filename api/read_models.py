@@ -132,13 +132,12 @@ def _known_filters(app: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     for name in MULTI:
         if out.get(name) is not None:
             out[name] = [v.strip() for v in str(out[name]).split(",") if v.strip()] or None
-    types = out.get("type")
-    for t in types or []:
-        if t not in app.registry.names():
-            raise bad_request(f"type: unknown case type {t!r}; known: {', '.join(app.registry.names())}")
-    states = {s for t in app.registry.names() for s in app.registry.get(t).states}
+    registry = app.registry
+    for t in out.get("type") or []:
+        if t not in registry:
+            raise bad_request(f"type: unknown case type {t!r}; known: {', '.join(registry.names())}")
     for s in out.get("status") or []:
-        if s not in states:
+        if s not in registry.states():
             raise bad_request(f"status: {s!r} is not a state of any case type")
     for who in out.get("assignee") or []:
         if not app.staff_exists(who):

@@ -87,6 +87,8 @@ class CaseTypeRegistry:
     def __init__(self, types: Mapping[str, CaseType], roles: RoleCatalog | None = None) -> None:
         self._types = dict(types)
         self.roles = roles if roles is not None else role_catalog([BUILTIN_DIR])
+        self._names = sorted(self._types)
+        self._states = frozenset(s for ct in self._types.values() for s in ct.states)
 
     @classmethod
     def load(cls, *extra_dirs: Path) -> CaseTypeRegistry:
@@ -152,7 +154,14 @@ class CaseTypeRegistry:
             ) from None
 
     def names(self) -> list[str]:
-        return sorted(self._types)
+        return list(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def states(self) -> frozenset[str]:
+        """Every state of every type (the case list's status filter)."""
+        return self._states
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._types.values())

@@ -73,6 +73,7 @@ def check_subscription(body: Any) -> tuple[str, list[str], str]:
               for k in body if k not in FIELDS]
     errors += [{"field": k, "problem": "is required"} for k in FIELDS if k not in body]
     url, events, secret = body.get("url"), body.get("events"), body.get("secret")
+    url = url.strip() if isinstance(url, str) else url
     if "url" in body:
         errors += [{"field": "url", "problem": p} for p in _url_problems(url)]
     if "events" in body:
@@ -93,7 +94,7 @@ def check_subscription(body: Any) -> tuple[str, list[str], str]:
     if errors:
         raise InvalidFields("; ".join(f"{e['field'] or 'body'} {e['problem']}" for e in errors), errors=errors)
     assert isinstance(url, str) and isinstance(events, list) and isinstance(secret, str)
-    return url.strip(), [str(e) for e in events], secret
+    return url, [str(e) for e in events], secret
 
 
 class Subscription(PlainCopy, Aggregate):

@@ -57,6 +57,8 @@ def test_subscribe_list_show_delete(world: ApiWorld) -> None:
     events = [type(e).__name__ for e in world.app.repository.event_store.get(sub.id)]
     assert events == ["Subscribed", "Unsubscribed"]
     assert all(e.meta["actor"] == "admin" for e in world.app.repository.event_store.get(sub.id))
+    verified = world.call("GET", "/v1/audit/verify", "reviewer", status=200)  # hash-chained like every aggregate
+    assert verified["ok"] is True, verified
 
 
 def test_only_admins(world: ApiWorld) -> None:

@@ -35,7 +35,8 @@ DELIVERIES = Table(
     "delivery_id {KEY} PRIMARY KEY, subscription_id {KEY} NOT NULL, position {INT} NOT NULL, case_id {KEY} NOT NULL, "
     "event_type {KEY} NOT NULL, status {KEY} NOT NULL, rounds {INT} NOT NULL, next_at {INT} NOT NULL, "
     "last_error TEXT, delivered_at {TS}",
-    indexes=(("pending", "subscription_id, status, position"), ("position", "subscription_id, position")))
+    indexes=(("pending", "subscription_id, status, position"), ("position", "subscription_id, position"),
+             ("due", "next_at WHERE status = 'pending'")))
 DELIVERY_COLUMNS = ("delivery_id", "subscription_id", "position", "case_id", "event_type", "status", "rounds",
                     "next_at", "last_error", "delivered_at")
 PENDING, DELIVERED, CANCELLED = "pending", "delivered", "cancelled"

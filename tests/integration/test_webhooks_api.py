@@ -11,6 +11,7 @@ import pytest
 from domain.model.webhooks import Subscription
 from domain.storage.webhook_table import TABLE
 from tests.api_support import ApiWorld
+from tests.integration.test_projections import catch_up
 
 SECRET = "s3cret-s3cret-s3cret"
 GOOD = {"url": "http://127.0.0.1:9/hook", "events": ["Escalated", "Opened"], "secret": SECRET}
@@ -57,6 +58,10 @@ def test_subscribe_list_show_delete(world: ApiWorld) -> None:
     events = [type(e).__name__ for e in world.app.repository.event_store.get(sub.id)]
     assert events == ["Subscribed", "Unsubscribed"]
     assert all(e.meta["actor"] == "admin" for e in world.app.repository.event_store.get(sub.id))
+    catch_up(world.app)
+    audit = world.call("GET", "/v1/audit/events?limit=500", "reviewer", status=200)["items"]
+    rows = [(r["event_type"], r["actor"]) for r in audit if r["kind"] == "webhook"]
+    assert rows == [("Subscription.Subscribed", "admin"), ("Subscription.Unsubscribed", "admin")]
     verified = world.call("GET", "/v1/audit/verify", "reviewer", status=200)  # hash-chained like every aggregate
     assert verified["ok"] is True, verified
 

@@ -102,9 +102,15 @@ class WebhookOutbox(ReadModel):
 
 
 def outbox_tables(store: Store) -> dict[str, str]:
-    """The names of the outbox's tables at its active version."""
-    version = store.claim_initial(NAME)
-    return {t.key: t.name(version) for t in WebhookOutbox.tables}
+    """The names of the outbox's tables at its active version (created if missing: an API
+    started before any worker reads empty tables); remembered per store (never rebuilt)."""
+    known = getattr(store, "_webhook_outbox_tables", None)
+    if known is None:
+        version = store.claim_initial(NAME)
+        store.view(NAME, version, WebhookOutbox.tables)
+        known = {t.key: t.name(version) for t in WebhookOutbox.tables}
+        store._webhook_outbox_tables = known  # type: ignore[attr-defined]
+    return known
 
 
 def deliveries(store: Store, subscription: str, *, limit: int, before: int | None = None) -> list[dict[str, Any]]:

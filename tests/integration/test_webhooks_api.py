@@ -39,6 +39,9 @@ def test_subscribe_list_show_delete(world: ApiWorld) -> None:
     assert [w["id"] for w in listed["items"]] == [view["id"]] and listed["next_cursor"] is None
     assert world.call("GET", f"/v1/webhooks/{view['id']}", "admin", status=200)["id"] == view["id"]
     assert SECRET not in str(listed)
+    # before any worker ran: an empty delivery log, not an error
+    assert world.call("GET", f"/v1/webhooks/{view['id']}/deliveries", "admin", status=200) == {
+        "items": [], "next_cursor": None}
 
     # the secret is neither in the event store nor in plain text in its own table
     stored = world.app.recorder.select_notifications(start=1, limit=10_000)

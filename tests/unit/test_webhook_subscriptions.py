@@ -43,6 +43,7 @@ def test_deny_networks() -> None:
     with pytest.raises(DeniedAddress):
         check_destination("http://[::1]:8080/x", nets)
     assert check_destination("http://192.168.1.1/x", nets) == ["192.168.1.1"]
+    assert check_destination("http://unresolvable.invalid/x", []) == []  # nothing denied: no lookup
 
 
 def test_signature_is_the_hmac_of_the_exact_body() -> None:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.base import Context, ReadModel
-from projections.catalog import ALL_PROJECTIONS, PROJECTIONS, open_model, resolve
+from projections.catalog import ALL_PROJECTIONS, OUTBOXES, PROJECTIONS, open_model, resolve
 from projections.events import decode
 from projections.runner import BATCH_SIZE, Pump
 from projections.views import Store, tracking_table
@@ -102,12 +102,13 @@ def _lag_seconds(app: Any, position: int, now: datetime) -> float:
 
 def status(app: Any, store: Store) -> list[dict[str, Any]]:
     """Position and lag (events and seconds) of each read model's active version,
-    and of an unfinished rebuild."""
+    and of an unfinished rebuild; and of the webhook outbox once a worker has run it."""
     head = app.recorder.max_notification_id() or 0
     now = datetime.now(UTC)
     pointers = store.pointers()
     out = []
-    for name, cls in PROJECTIONS.items():
+    shown = {**PROJECTIONS, **{n: c for n, c in OUTBOXES.items() if n in pointers}}  # an outbox once it has run
+    for name, cls in shown.items():
         active, building = pointers.get(name, (None, None))
         present = store.versions_present(name)
         entry: dict[str, Any] = {"name": name, "version": active, "head": head}

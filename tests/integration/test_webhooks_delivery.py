@@ -6,10 +6,12 @@ Waiting is for a condition, never a timed assertion."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 from click.testing import CliRunner
@@ -155,7 +157,7 @@ def test_failing_receiver_disables_then_reenable(world: ApiWorld, receiver: Rece
     assert again["status"] == "active" and again["disabled_reason"] is None and again["failures_in_a_row"] == 0
     until(lambda: len(receiver.deliveries()) == 4, step=lambda: pass_once(world))
     assert all(d["status"] == "delivered" for d in log_of(world, sid))
-    events = [type(e).__name__ for e in world.app.repository.event_store.get(__import__("uuid").UUID(sid))]
+    events = [type(e).__name__ for e in world.app.repository.event_store.get(UUID(sid))]
     assert events == ["Subscribed", "Reenabled"]
 
 
@@ -201,6 +203,10 @@ def test_rebuild_does_not_send_again(world: ApiWorld, receiver: Receiver, databa
         store.close()
     pass_once(world)
     assert len(receiver.deliveries()) == 3
-    cli_run = CliRunner().invoke(cli, ["projections", "rebuild", "webhooks", "--quiet"],
-                                 env={"CASETRAIL_DATABASE_URL": database_url})
+    env = {"CASETRAIL_DATABASE_URL": database_url}
+    shown = CliRunner().invoke(cli, ["projections", "status", "--json"], env=env)
+    rows = {r["name"]: r for r in json.loads(shown.output)}
+    assert rows["webhooks"]["version"] == 1 and rows["webhooks"]["lag_events"] == 0 and "rebuilding" not in rows[
+        "webhooks"]
+    cli_run = CliRunner().invoke(cli, ["projections", "rebuild", "webhooks", "--quiet"], env=env)
     assert cli_run.exit_code == 2 and "never rebuilt" in cli_run.output

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from api import openapi as oa
 from api import params
 from api.auth import authenticate
-from api.cases import casetrail, command_context
+from api.cases import casetrail, command_context, idempotency
 from api.negotiation import read_body, render
 from api.problems import bad_request, invalid
 from api.read_models import read_models
@@ -56,9 +56,13 @@ async def create_webhook(request: Request) -> Response:
     params.only(request)
     body = await read_body(request)
     app = casetrail(request)
-    view = await run_in_threadpool(webhooks.subscribe, app, actor, body, command_context(request))
-    position = view.pop("position")
-    response = render(request, view, status=201)
+    fingerprinted = body  # the secret only as a keyed hash in the idempotency record (an event)
+    if isinstance(body, dict) and isinstance(body.get("secret"), str):
+        fingerprinted = {**body, "secret": webhooks.webhook_table(app).blind(body["secret"])}
+    view = await run_in_threadpool(webhooks.subscribe, app, actor, body, command_context(request),
+                                   idempotency(request, fingerprinted))
+    position, replayed = view.pop("position"), view.pop("replayed")
+    response = render(request, view, status=201, headers={"Idempotent-Replayed": "true"} if replayed else None)
     response.headers["Location"] = f"/v1/webhooks/{view['id']}"
     if position is not None:
         response.headers["X-Casetrail-Position"] = str(position)
@@ -186,7 +190,8 @@ paths = {
             description=ADMIN + "Each matching case event recorded from now on is POSTed to the URL as its "
                         "event document (as `GET /v1/events` shows it), signed `X-Casetrail-Signature: "
                         "sha256=<hex HMAC-SHA256 of the body with the secret>`, with `X-Casetrail-Delivery` and "
-                        "`X-Casetrail-Event`; at least once, retried with growing pauses (docs/WEBHOOKS.md).",
+                        "`X-Casetrail-Event`; at least once, retried with growing pauses (docs/WEBHOOKS.md). "
+                        "With `Idempotency-Key`, a repeated request answers the first one's subscription.",
             body=SUBSCRIBE_BODY,
             responses={"201": {"description": "The subscription", "content": oa.content(SUBSCRIPTION)}},
             problems=[400, 403, 413, 415, 422]),

@@ -23,9 +23,11 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from domain.model.actor import Actor, CommandContext, event_meta
-from domain.model.errors import InvalidFields, RoleNotAllowed
+from domain.model.errors import IdempotencyMismatch, InvalidFields, RoleNotAllowed
+from domain.model.idempotency import IdempotencyRecord
 from domain.model.webhooks import Subscription, SubscriptionNotFound, check_subscription, subscription_id
 from domain.storage.webhook_table import DELETED, WebhookTable
 
@@ -107,9 +109,30 @@ def _admin(actor: Actor) -> None:
         raise RoleNotAllowed("only an admin may manage webhooks", allowed_roles=["admin"])
 
 
-def subscribe(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = CommandContext()) -> dict[str, Any]:
-    """A new subscription (its view, with the ``position`` of its event)."""
+def _replayed(app: CaseTrail, actor: Actor, idempotency: tuple[str, str] | None) -> dict[str, Any] | None:
+    """The subscription an earlier request with the same Idempotency-Key made (422 for another body)."""
+    if idempotency is None:
+        return None
+    key, request = idempotency
+    try:
+        record = app.load(IdempotencyRecord.create_id(actor.id, key))
+    except AggregateNotFoundError:
+        return None
+    if record.request != request:
+        raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used with a different request")
+    sub = app.load(UUID(record.case_id))
+    return {**_view(sub, webhook_table(app).health([str(sub.id)]).get(str(sub.id))), "position": None,
+            "replayed": True}
+
+
+def subscribe(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = CommandContext(),
+              idempotency: tuple[str, str] | None = None) -> dict[str, Any]:
+    """A new subscription (its view, with the ``position`` of its event); with an Idempotency-Key
+    ``(key, request fingerprint)`` a repeated request answers the first one's subscription."""
     _admin(actor)
+    replay = _replayed(app, actor, idempotency)
+    if replay is not None:
+        return replay
     url, events, secret = check_subscription(body)
     try:
         check_destination(url)
@@ -118,10 +141,20 @@ def subscribe(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = Com
     sub = Subscription(url=url, events=events, meta=event_meta(actor, app.clock(), ctx))
     table = webhook_table(app)
     table.add(str(sub.id), secret)
-    recordings = app.save(sub)
+    meta = event_meta(actor, app.clock(), ctx)
+    records = [] if idempotency is None else [IdempotencyRecord(
+        actor_id=actor.id, key=idempotency[0], request=idempotency[1], status=201, case_id=str(sub.id),
+        case_version=sub.version, meta=meta)]
+    try:
+        recordings = app.save(sub, *records)
+    except IntegrityError:  # the same Idempotency-Key at the same moment: the other request's answer
+        replay = _replayed(app, actor, idempotency)
+        if replay is None:
+            raise
+        return replay
     position = max((r.notification.id for r in recordings), default=None)
     log.info("webhook subscribed", subscription=str(sub.id), events=events, by=actor.id, position=position)
-    return {**_view(sub, table.health([str(sub.id)]).get(str(sub.id))), "position": position}
+    return {**_view(sub, table.health([str(sub.id)]).get(str(sub.id))), "position": position, "replayed": False}
 
 
 def _load(app: CaseTrail, subscription: Any) -> Subscription:

@@ -15,6 +15,8 @@ PostgreSQL, in the application's database.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -53,6 +55,7 @@ class WebhookTable:
         self.datastore = datastore
         self.sqlite = not type(datastore).__name__.startswith("Postgres")
         self._aead = AESGCM(master)
+        self._master = master
         with schema_lock(datastore):
             with datastore.transaction(commit=True) as c:
                 for ddl in DDL:
@@ -76,6 +79,11 @@ class WebhookTable:
         nonce = os.urandom(12)
         return base64.b64encode(nonce + self._aead.encrypt(nonce, secret.encode(), f"webhook:{subscription}".encode())
                                 ).decode("ascii")
+
+    def blind(self, secret: str) -> str:
+        """A keyed hash of a secret (HMAC with the master key): what an idempotency fingerprint
+        may hold instead of the secret, which no offline guess can test."""
+        return hmac.new(self._master, b"webhook-secret:" + secret.encode(), hashlib.sha256).hexdigest()
 
     # -------------------------------------------------------- subscriptions
     def add(self, subscription: str, secret: str) -> None:

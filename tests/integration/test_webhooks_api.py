@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.model.idempotency import IdempotencyRecord, fingerprint
 from domain.model.webhooks import Subscription
 from domain.storage.webhook_table import TABLE
 from tests.api_support import ApiWorld
@@ -139,3 +140,25 @@ def test_deny_list(world: ApiWorld, monkeypatch: pytest.MonkeyPatch) -> None:
         assert r.json()["errors"][0]["field"] == "url" and "CASETRAIL_WEBHOOK_DENY" in r.json()["detail"]
     assert post(world, {**GOOD, "url": "http://192.168.1.9/"}).status_code == 201  # not denied
     assert len(world.call("GET", "/v1/webhooks", "admin", status=200)["items"]) == 2
+
+
+def test_idempotency_key(world: ApiWorld) -> None:
+    h = {**world.headers("admin"), "Idempotency-Key": "sub-1"}
+    first = world.client.post("/v1/webhooks", json=GOOD, headers=h)
+    again = world.client.post("/v1/webhooks", json=GOOD, headers=h)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    other = world.client.post("/v1/webhooks", json={**GOOD, "events": ["Opened"]}, headers=h)
+    assert other.status_code == 422 and other.json()["type"].endswith("idempotency-key-reused")
+    assert len(world.call("GET", "/v1/webhooks", "admin", status=200)["items"]) == 1
+    other_secret = world.client.post("/v1/webhooks", json={**GOOD, "secret": SECRET + "!"}, headers=h)
+    assert other_secret.status_code == 422  # the secret counts, though only its keyed hash is recorded
+    record = IdempotencyRecord.create_id("admin", "sub-1")
+    fingerprint = world.app.repository.get(record).request
+    assert fingerprint != fingerprint_of(GOOD)  # not the plain body's hash: no offline guessing of the secret
+
+
+def fingerprint_of(body: dict[str, Any]) -> str:
+    from api.negotiation import canonical
+
+    return fingerprint("POST", "/v1/webhooks", canonical(body))

@@ -210,3 +210,47 @@ def test_rebuild_does_not_send_again(world: ApiWorld, receiver: Receiver, databa
         "webhooks"]
     cli_run = CliRunner().invoke(cli, ["projections", "rebuild", "webhooks", "--quiet"], env=env)
     assert cli_run.exit_code == 2 and "never rebuilt" in cli_run.output
+
+
+def test_one_dispatcher_per_subscription_at_a_time(world: ApiWorld, receiver: Receiver) -> None:
+    sid = subscribe(world, receiver.url, ["Opened"])
+    some_events(world, 2)
+    catch_up(world.app)
+    store = Store.for_app(world.app)
+    first, second = Dispatcher(world.app, store, FAST), Dispatcher(world.app, store, FAST)
+    try:
+        assert first.table.lease(sid, first.owner, 60)  # the first is sending this subscription's deliveries
+        second.dispatch_once()
+        assert receiver.deliveries() == []  # the second leaves them alone
+        first.table.release(sid, first.owner)
+        second.dispatch_once()
+        assert len(receiver.deliveries()) == 2
+    finally:
+        first.close()
+        second.close()
+        store.close()
+
+
+def test_the_delivery_log_pages(world: ApiWorld, receiver: Receiver) -> None:
+    sid = subscribe(world, receiver.url, ["Opened", "ActionTaken"])
+    some_events(world, 2)
+    until(lambda: len(receiver.deliveries()) == 4, step=lambda: pass_once(world))
+    page = world.call("GET", f"/v1/webhooks/{sid}/deliveries?limit=3", "admin", status=200)
+    assert len(page["items"]) == 3 and page["next_cursor"]
+    rest = world.call("GET", f"/v1/webhooks/{sid}/deliveries?limit=3&cursor={page['next_cursor']}", "admin",
+                      status=200)
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    positions = [d["position"] for d in page["items"] + rest["items"]]
+    assert positions == sorted(positions, reverse=True) and len(set(positions)) == 4
+    assert all(d["status"] == "delivered" and d["delivered_at"] and len(d["attempts"]) == 1
+               and d["attempts"][0]["status_code"] == 204 for d in page["items"] + rest["items"])
+
+
+def test_an_erasure_before_sending_is_honoured(world: ApiWorld, receiver: Receiver) -> None:
+    subscribe(world, receiver.url, ["Opened"])
+    world.open("complaint", customer={"id": "C-77", "name": "赵云", "phone": "13900001111", "tier": "member"})
+    catch_up(world.app)  # in the outbox: no personal value there, the document is read when sent
+    world.app.erase_customer(world.actor("admin"), "C-77", "asked to be forgotten")
+    until(lambda: receiver.deliveries(), step=lambda: pass_once(world))
+    body = receiver.deliveries()[0].body
+    assert body["data"]["customer"]["name"] == "[erased]" and "13900001111" not in str(body)

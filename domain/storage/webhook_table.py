@@ -113,9 +113,9 @@ class WebhookTable:
                     (DELETED, now_text(), subscription))
 
     def enable(self, subscription: str) -> bool:
-        """Back to ``active`` with no failures counted; False if deleted or unknown."""
+        """A disabled subscription back to ``active``, no failures counted; False if it was not disabled."""
         return self._write(f"UPDATE {TABLE} SET status = ?, reason = NULL, since = ?, failures = 0 "
-                           "WHERE id = ? AND status <> ?", (ACTIVE, now_text(), subscription, DELETED)) == 1
+                           "WHERE id = ? AND status = ?", (ACTIVE, now_text(), subscription, DISABLED)) == 1
 
     # ------------------------------------------------------------ dispatcher
     def lease(self, subscription: str, owner: str, seconds: float) -> bool:

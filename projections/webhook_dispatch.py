@@ -19,7 +19,8 @@ against ``CASETRAIL_WEBHOOK_DENY`` before each attempt, and the connection goes
 to the address that was checked.
 
 Runs in a thread of its own (``projections.workers.start_background``), never on
-the HTTP event loop. Settings: ``CASETRAIL_WEBHOOK_*`` (``Settings.from_env``).
+the HTTP event loop. Settings: ``CASETRAIL_WEBHOOK_*`` (``Settings.from_env``). Once an
+hour, deliveries delivered more than ``keep_days`` ago are forgotten with their attempts.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,6 +58,7 @@ from projections.views import Store
 from projections.webhook_outbox import DELIVERED, PENDING, outbox_tables
 
 log = structlog.get_logger("casetrail.webhooks")
+PRUNE_SECONDS = 3600.0  # how often old delivered deliveries are forgotten
 
 
 def _env(name: str, default: float) -> float:
@@ -73,6 +76,7 @@ class Settings:
     timeout: float = 5.0          # CASETRAIL_WEBHOOK_TIMEOUT: connect/read/write timeout (s)
     poll: float = 0.5             # CASETRAIL_WEBHOOK_POLL: how often the outbox is looked at (s)
     lanes: int = 4                # CASETRAIL_WEBHOOK_LANES: subscriptions served at the same time
+    keep_days: float = 30.0       # CASETRAIL_WEBHOOK_KEEP_DAYS: delivered deliveries (and attempts) kept this long
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -83,7 +87,7 @@ class Settings:
                    round_pause_max=_env("ROUND_PAUSE_MAX", d.round_pause_max),
                    disable_after=max(1, int(_env("DISABLE_AFTER", d.disable_after))),
                    timeout=_env("TIMEOUT", d.timeout), poll=_env("POLL", d.poll),
-                   lanes=max(1, int(_env("LANES", d.lanes))))
+                   lanes=max(1, int(_env("LANES", d.lanes))), keep_days=_env("KEEP_DAYS", d.keep_days))
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -125,6 +129,7 @@ class Dispatcher:
         self.client = httpx.Client(timeout=self.settings.timeout, follow_redirects=False,
                                    headers={"User-Agent": "casetrail-webhooks"})
         self._busy: set[str] = set()
+        self._pruned = 0.0
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -136,6 +141,9 @@ class Dispatcher:
         with ThreadPoolExecutor(self.settings.lanes, thread_name_prefix="casetrail-webhook") as pool:
             while not self.stop_event.is_set():
                 try:
+                    if time.monotonic() - self._pruned >= PRUNE_SECONDS:
+                        self.prune()
+                        self._pruned = time.monotonic()
                     for sid in self.due():
                         with self._lock:
                             if sid in self._busy:
@@ -160,6 +168,19 @@ class Dispatcher:
         """Every due delivery, in this thread (tests, one-off runs)."""
         for sid in self.due():
             self.drain(sid)
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Forget deliveries delivered more than ``keep_days`` ago, with their attempts; how many."""
+        cutoff = ((now or datetime.now(UTC)) - timedelta(days=self.settings.keep_days)).isoformat(
+            timespec="microseconds")
+        table = outbox_tables(self.store)["webhook_deliveries"]
+        old = [r["delivery_id"] for r in self.store.read(
+            f"SELECT delivery_id FROM {table} WHERE status = ? AND delivered_at < ? LIMIT 1000", [DELIVERED, cutoff])]
+        if old:
+            self.table.forget(old)
+            marks = ", ".join("?" * len(old))
+            self.store.execute([(f"DELETE FROM {table} WHERE delivery_id IN ({marks})", old)])
+        return len(old)
 
     def due(self) -> list[str]:
         """Active subscriptions with pending deliveries whose time has come."""

@@ -151,6 +151,12 @@ class WebhookTable:
                                 "error, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?)"),
                       (subscription, delivery, n + 1, at, status_code, error, duration_us))
 
+    def forget(self, deliveries: Sequence[str]) -> None:
+        """Drop the attempts of ``deliveries`` (old ones, pruned from the outbox)."""
+        if deliveries:
+            marks = ", ".join("?" * len(deliveries))
+            self._write(f"DELETE FROM {ATTEMPTS} WHERE delivery_id IN ({marks})", tuple(deliveries))
+
     def attempts(self, subscription: str, deliveries: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """delivery id -> its attempts, oldest first."""
         out: dict[str, list[dict[str, Any]]] = {d: [] for d in deliveries}

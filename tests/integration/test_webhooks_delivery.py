@@ -10,6 +10,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -254,3 +255,19 @@ def test_an_erasure_before_sending_is_honoured(world: ApiWorld, receiver: Receiv
     until(lambda: receiver.deliveries(), step=lambda: pass_once(world))
     body = receiver.deliveries()[0].body
     assert body["data"]["customer"]["name"] == "[erased]" and "13900001111" not in str(body)
+
+
+def test_old_deliveries_are_forgotten(world: ApiWorld, receiver: Receiver) -> None:
+    sid = subscribe(world, receiver.url, ["Opened"])
+    some_events(world, 2)
+    until(lambda: len(receiver.deliveries()) == 2, step=lambda: pass_once(world))
+    store = Store.for_app(world.app)
+    dispatcher = Dispatcher(world.app, store, FAST)
+    try:
+        assert dispatcher.prune() == 0  # delivered just now: kept
+        assert dispatcher.prune(datetime.now(UTC) + timedelta(days=31)) == 2
+    finally:
+        dispatcher.close()
+        store.close()
+    assert log_of(world, sid) == []
+    assert world.app.subject_keys._rows("SELECT COUNT(*) AS n FROM casetrail_webhook_attempts", ())[0]["n"] == 0

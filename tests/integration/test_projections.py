@@ -189,7 +189,8 @@ def test_status_positions_and_wait_for(database_url: str) -> None:
     assert models.wait_for(head(app), 0.1)
     assert not models.wait_for(head(app) + 1, 0.2)
     after = status(app, store)
-    assert [(r["version"], r["lag_events"], r["lag_seconds"]) for r in after] == [(1, 0, 0.0)] * 3
+    assert [r["name"] for r in after] == [*PROJECTIONS, "webhooks"]  # the outbox, once a worker has run it
+    assert [(r["version"], r["lag_events"], r["lag_seconds"]) for r in after] == [(1, 0, 0.0)] * 4
     models.close()
     store.close()
 

@@ -40,7 +40,7 @@ from domain.model.actor import CommandContext
 from domain.model.case import Case
 from domain.model.errors import AuthenticationFailed
 from domain.model.topics import topics
-from domain.storage.history import history_entry
+from domain.storage.history import feed_entry
 
 CASE_TOPICS = tuple(sorted(t for c in vars(Case).values() if isinstance(c, type) and issubclass(c, Case.Event)
                            for t in topics(c)))  # with the topics stored before the move
@@ -58,12 +58,7 @@ DEFAULT_STREAM_SECONDS, MAX_STREAM_SECONDS = 300.0, 3600.0
 def feed_page(app: CaseTrail, after: int, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` case events after position ``after``."""
     notifications = app.recorder.select_notifications(start=after + 1, limit=limit, topics=CASE_TOPICS)
-    items = []
-    for n in notifications:
-        entry = history_entry(app.mapper, n)
-        entry.update(position=n.id, aggregate_id=str(n.originator_id), case_id=str(n.originator_id))
-        items.append(entry)
-    return items
+    return [feed_entry(app.mapper, n) for n in notifications]
 
 
 def _record_feed_read(app: CaseTrail, actor: Any, request: Request, after: int, how: str) -> None:

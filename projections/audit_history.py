@@ -1,6 +1,6 @@
 """The ``audit_history`` read model: one row per recorded event, for the global audit log.
 
-Every event of a case, a staff member or an API token (not the bookkeeping
+Every event of a case, a staff member, an API token or a webhook subscription (not the bookkeeping
 of number series and idempotency records) becomes a row: position
 (notification id), aggregate id and kind (case / staff / token), case id
 and number (cases only), version, event type, actor and roles at that
@@ -44,7 +44,7 @@ EVENTS = Table(
 NUMBERS = Table("audit_case_numbers", "case_id {KEY} PRIMARY KEY, number {KEY} NOT NULL")
 COLUMNS = ("position", "aggregate_id", "kind", "case_id", "case_number", "version", "event_type", "actor",
            "roles", "occurred_at", "imported", "summary", "changes")
-KINDS = {"Case": "case", "Staff": "staff", "ApiToken": "token", "Erasure": "erasure"}
+KINDS = {"Case": "case", "Staff": "staff", "ApiToken": "token", "Erasure": "erasure", "Subscription": "webhook"}
 HIDDEN = {"originator_id", "originator_version", "timestamp", "meta", "prev_hash", "stored_hash",
           "originator_topic", "token_hash"}
 CACHE_SIZE = 20_000
@@ -92,6 +92,10 @@ def summarize(e: Event, number: str | None) -> tuple[str, Any]:
         return f"{who} updated staff {d['name']} ({d['department']}; roles {', '.join(d['roles'])})", data
     if e.type == "Erasure.Erased":
         return f"{who} erased the personal data of {d['subject']} ({len(d['cases'])} cases): {d['reason']}", data
+    if e.type == "Subscription.Subscribed":
+        return f"{who} subscribed a webhook to {', '.join(d['events'])}", data
+    if e.type in ("Subscription.Unsubscribed", "Subscription.Reenabled"):
+        return f"{who} {e.type.split('.', 1)[1].lower()} webhook {e.aggregate_id}", data
     if e.type == "ApiToken.Issued":
         return f"{who} issued a token for staff {d['staff_id']}" + \
             (f" (expires {d['expires_at']})" if d.get("expires_at") else ""), data
@@ -167,7 +171,7 @@ def blank_rows(cursor: Any, view: Any, cases: Sequence[str], paths: set[str]) ->
 class AuditHistory(ReadModel):
     name = "audit_history"
     tables = (EVENTS, NUMBERS)
-    prefixes = ("Case.", "Staff.", "ApiToken.", "Erasure.")
+    prefixes = ("Case.", "Staff.", "ApiToken.", "Erasure.", "Subscription.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -8,7 +8,9 @@ stopped. Secondary indexes are created once the new tables have caught up
 with the log; then each read model is switched in one short transaction
 (``rm_active.version``), a worker following ``rm_active`` moves to the new
 version, and versions older than the one just replaced are dropped (that
-one is kept until the next rebuild, for readers still holding it).
+one is kept until the next rebuild, for readers still holding it). The webhook
+outbox is never rebuilt (``projections.catalog.OUTBOXES``): a replay would send
+every old event again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.base import Context, ReadModel
-from projections.catalog import PROJECTIONS, open_model, resolve
+from projections.catalog import ALL_PROJECTIONS, OUTBOXES, PROJECTIONS, open_model, resolve
 from projections.events import decode
 from projections.runner import BATCH_SIZE, Pump
 from projections.views import Store, tracking_table
@@ -82,7 +84,7 @@ def drop_versions(store: Store, name: str, keep: set[int]) -> list[int]:
     """Drop the tables of every version of ``name`` not in ``keep``."""
     dropped = []
     for version in sorted(store.versions_present(name) - keep):
-        cls = PROJECTIONS[name]
+        cls = ALL_PROJECTIONS[name]
         store.view(name, version, cls.tables, setup=False).drop()
         dropped.append(version)
     return dropped
@@ -100,12 +102,13 @@ def _lag_seconds(app: Any, position: int, now: datetime) -> float:
 
 def status(app: Any, store: Store) -> list[dict[str, Any]]:
     """Position and lag (events and seconds) of each read model's active version,
-    and of an unfinished rebuild."""
+    and of an unfinished rebuild; and of the webhook outbox once a worker has run it."""
     head = app.recorder.max_notification_id() or 0
     now = datetime.now(UTC)
     pointers = store.pointers()
     out = []
-    for name, cls in PROJECTIONS.items():
+    shown = {**PROJECTIONS, **{n: c for n, c in OUTBOXES.items() if n in pointers}}  # an outbox once it has run
+    for name, cls in shown.items():
         active, building = pointers.get(name, (None, None))
         present = store.versions_present(name)
         entry: dict[str, Any] = {"name": name, "version": active, "head": head}
@@ -127,7 +130,7 @@ def status(app: Any, store: Store) -> list[dict[str, Any]]:
 def checksums(store: Store, name: str, version: int) -> dict[str, str]:
     """A digest of every table of ``name`` at ``version`` (rows in key order)."""
     out = {}
-    for table in PROJECTIONS[name].tables:
+    for table in ALL_PROJECTIONS[name].tables:
         digest = hashlib.sha256()
         count = 0
         for row in store.read(f"SELECT * FROM {table.name(version)} ORDER BY 1, 2"):

@@ -159,7 +159,7 @@ class Worker:
                  stop: threading.Event | None = None) -> None:
         self.app = app
         self.store = store
-        self.names = resolve(names)
+        self.names = resolve(names, outboxes=True)
         self.context = Context.of(app)
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds

@@ -4,9 +4,10 @@
 ``--no-workers``) starts, in daemon threads, one ``Worker`` keeping all read
 models current, a periodic SLA pass and periodic signed audit checkpoints
 (``CASETRAIL_CHECKPOINT_INTERVAL``, on by default; the signing key is made on
-first start), on a ``CaseTrail`` and read-model
-connection pool of their own; it returns a function that stops them and
-closes their connections. ``casetrail projections run`` uses ``run_until_stopped``.
+first start) and, with the webhook outbox, its dispatcher
+(``projections.webhook_dispatch``), on a ``CaseTrail`` and read-model connection
+pool of their own; it returns a function that stops them and closes their connections.
+``casetrail projections run`` uses ``run_until_stopped``.
 Each thread rides out a database outage by itself (``projections.runner.OutageLog``:
 one warning when the database goes, one info line when it is back, no traceback).
 """
@@ -26,6 +27,8 @@ from domain.audit.witness import Witness, witness_path
 from projections.runner import BATCH_SIZE, POLL_SECONDS, OutageLog, Worker
 from projections.sla import run_periodically
 from projections.views import Store
+from projections.webhook_dispatch import Dispatcher
+from projections.webhook_outbox import WebhookOutbox
 
 log = structlog.get_logger("casetrail.projections")
 
@@ -60,6 +63,10 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
         threads.append(threading.Thread(target=_checkpoint_periodically, args=(app, stop_event, every, signer,
                                                                                witness),
                                         name="casetrail-checkpoint", daemon=True))
+    dispatcher = None
+    if WebhookOutbox.name in worker.names:  # the outbox's deliveries, sent from a thread of their own
+        dispatcher = Dispatcher(app, store, stop=stop_event)
+        threads.append(threading.Thread(target=dispatcher.run, name="casetrail-webhooks", daemon=True))
     for t in threads:
         t.start()
     stopped = threading.Lock()
@@ -70,7 +77,7 @@ def start_background(url: str, *, names: Iterable[str] | None = None, sla_interv
         stop_event.set()
         for t in threads:
             t.join(timeout)
-        for closing in (store.close, app.close):
+        for closing in (*((dispatcher.close,) if dispatcher else ()), store.close, app.close):
             try:
                 closing()
             except Exception:  # closing is best effort at shutdown

@@ -1,8 +1,9 @@
 """Commands that need an optional extra (``casetrail[bench]``) import it here, inside the command.
 
 The base install (``pip install casetrail``) carries only what serving,
-the projection workers and the operator commands need. ``bench`` and
-``soak`` drive the API with httpx and profile with py-spy; they import
+the projection workers (with the webhook dispatcher, which needs httpx) and
+the operator commands need. ``bench`` and ``soak`` drive the API with httpx
+(now in the base install too) and are profiled with py-spy; they import
 their modules through :func:`load`, which turns a missing package into a
 one-line message naming the extra to install (exit 2), not a traceback.
 """

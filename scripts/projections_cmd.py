@@ -24,9 +24,9 @@ from projections.views import Store
 from scripts.database import existing_application
 
 
-def _names(names: tuple[str, ...]) -> list[str]:
+def _names(names: tuple[str, ...], *, outboxes: bool = False) -> list[str]:
     try:
-        return resolve(names)
+        return resolve(names, outboxes=outboxes)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="NAME") from None
 
@@ -38,7 +38,7 @@ def _on_signals(handler: Any, *signals: int) -> None:
 
 @click.group()
 def projections() -> None:
-    """Read models (case_state, staff_performance, audit_history): run, status, rebuild."""
+    """Read models (case_state, staff_performance, audit_history) and the webhook outbox: run, status, rebuild."""
 
 
 @projections.command("run")
@@ -50,7 +50,7 @@ def run(names: tuple[str, ...], sla_interval: float | None) -> None:
     from api.logging import configure_logging
     from projections.workers import run_until_stopped
 
-    chosen = _names(names)
+    chosen = _names(names, outboxes=True)
     configure_logging()
     stop = threading.Event()
     _on_signals(lambda *_: stop.set(), signal.SIGINT, signal.SIGTERM)

@@ -61,5 +61,14 @@ def history_entry(mapper: Mapper[UUID], stored: StoredEvent) -> dict[str, Any]:
     }
 
 
+def feed_entry(mapper: Mapper[UUID], notification: Any) -> dict[str, Any]:
+    """A notification as the event feed (``GET /v1/events``) and webhooks show it: the history
+    entry plus its ``position``, ``aggregate_id`` and ``case_id``."""
+    entry = history_entry(mapper, notification)
+    entry.update(position=notification.id, aggregate_id=str(notification.originator_id),
+                 case_id=str(notification.originator_id))
+    return entry
+
+
 def case_history(mapper: Mapper[UUID], stored_events: Iterable[StoredEvent]) -> list[dict[str, Any]]:
     return [history_entry(mapper, s) for s in stored_events]

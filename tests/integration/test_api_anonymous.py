@@ -50,7 +50,7 @@ def world(database_url: str) -> Iterator[tuple[CaseTrail, dict[str, str], dict[s
     app.revoke_token(revoked)
     case = app.open_case(app.get_staff("agent").as_actor(), "complaint", "包裹破损", CUSTOMER)
     values = {"case_id": str(case.id), "action": "classify", "type": "complaint", "staff_id": "agent",
-              "department": "cs", "customer_id": "C-1"}
+              "department": "cs", "customer_id": "C-1", "webhook_id": "8e3c5a3e-0000-4000-8000-000000000000"}
     tokens = {"agent": app.issue_token("agent"), "admin": app.issue_token("admin"), "revoked": revoked}
     yield app, values, tokens
     app.close()

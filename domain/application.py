@@ -45,6 +45,7 @@ from domain.model.errors import (
     RoleNotAllowed,
     StaffExists,
     StaffNotFound,
+    TokenExpired,
     VersionConflict,
 )
 from domain.model.idempotency import IdempotencyRecord
@@ -52,7 +53,7 @@ from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
-from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
+from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash, token_id_of
 from domain.model.uniqueness import BlindingLoader, UniqueKey, check_requirements, plan_keys
 from domain.storage.chain import ChainedMapper, project_with_head
 from domain.storage.chained import ChainedApplication, position_of
@@ -222,8 +223,9 @@ class CaseTrail(ChainedApplication):
         token = new_token()
         now = self.clock()
         expires = (now + ttl).isoformat() if ttl else None
-        self.save(ApiToken(token_hash=token_hash(token), staff_id=staff.staff_id, expires_at=expires,
-                           meta=event_meta(actor, now, CommandContext())))
+        hashed = token_hash(token)
+        self.save(ApiToken(token_hash=hashed, staff_id=staff.staff_id, expires_at=expires,
+                           meta=event_meta(actor, now, CommandContext()), token_id=token_id_of(hashed)))
         return token
 
     def revoke_token(self, token: str, actor: Actor = Actor.system("admin")) -> None:
@@ -247,8 +249,15 @@ class CaseTrail(ChainedApplication):
 
     def authenticate(self, token: str) -> Actor:
         record = self._token(token)
-        if record is None or not record.valid(token_hash(token), self.clock()):
-            raise AuthenticationFailed("missing, unknown, expired or revoked token")
+        now = self.clock()
+        if record is not None and record.revoked:
+            raise AuthenticationFailed(f"the token {record.token_id} was revoked")
+        if record is not None and record.expired(now):
+            raise TokenExpired(f"the token {record.token_id} expired at {record.expires_at}; "
+                               "ask for a new one (casetrail token issue)", token_id=record.token_id,
+                               expired_at=record.expires_at)
+        if record is None or not record.valid(token_hash(token), now):
+            raise AuthenticationFailed("unknown token")
         staff = self.get_staff(record.staff_id)
         if not staff.active:
             raise AuthenticationFailed("staff member is not active")

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from api import audit, case_types, cases, events, imports, ops, privacy, read_models
+from api import audit, case_types, cases, events, imports, ops, privacy, read_models, staff
 from api.console import ConsoleMount
 from api.logging import configure_logging
 from api.metrics import Metrics
@@ -48,6 +48,7 @@ SECTIONS: tuple[Section, ...] = (
     audit,        # GET /v1/audit/verify
     imports,      # POST /v1/import/cases
     privacy,      # POST /v1/admin/customers/{id}/erase
+    staff,        # GET /v1/staff, GET /v1/staff/{id}
 )
 
 

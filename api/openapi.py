@@ -331,11 +331,19 @@ def _case_list_values(paths: dict[str, Any], registry: CaseTypeRegistry) -> None
             param["schema"] = {"type": "string", "maxLength": 2000, "pattern": _one_or_more(names)}
 
 
+def _staff_roles(paths: dict[str, Any], registry: CaseTypeRegistry) -> None:
+    """The staff list's ``role`` filter takes a role of the catalog in force (another is a 400)."""
+    for param in paths.get("/v1/staff", {}).get("get", {}).get("parameters", []):
+        if param.get("in") == "query" and param["name"] == "role":
+            param["schema"] = {"enum": sorted(registry.roles.names())}
+
+
 def document(sections: Iterable[Paths], registry: CaseTypeRegistry, *,
              extra_schemas: Mapping[str, Schema] | None = None) -> dict[str, Any]:
     schemas = {**deepcopy(SCHEMAS), "CaseCreate": case_create_schema(registry), **dict(extra_schemas or {})}
     paths = merge_paths(*sections)
     _case_list_values(paths, registry)
+    _staff_roles(paths, registry)
     return {
         "openapi": "3.1.0",
         "info": {

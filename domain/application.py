@@ -18,6 +18,7 @@ recorded on a stale state); cases are snapshotted every 100 events.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from domain.model.errors import (
     TokenExpired,
     VersionConflict,
 )
-from domain.model.idempotency import IdempotencyRecord
+from domain.model.idempotency import IdempotencyRecord, retention_of
 from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
@@ -58,7 +59,7 @@ from domain.model.uniqueness import BlindingLoader, UniqueKey, check_requirement
 from domain.storage.chain import ChainedMapper, project_with_head
 from domain.storage.chained import ChainedApplication, position_of
 from domain.storage.committed import CommittedCases
-from domain.storage.database import database_url, env_for_url
+from domain.storage.database import StorageConfigError, database_url, env_for_url
 from domain.storage.history import case_history
 from domain.storage.keys import SubjectKeys, master_key, url_of
 from domain.storage.locks import KeyedLocks
@@ -107,6 +108,10 @@ class CaseTrail(ChainedApplication):
         self.calendar = calendar or load_calendar()
         self.clock = clock
         self._types = {ct.name: ct for ct in self.registry}
+        try:  # how long an Idempotency-Key binds its answer (domain/model/idempotency.py)
+            self.idempotency_retention = retention_of(os.environ.get("CASETRAIL_IDEMPOTENCY_RETENTION"))
+        except ValueError as e:
+            raise StorageConfigError(f"CASETRAIL_IDEMPOTENCY_RETENTION: {e}") from None
         super().__init__(dict(env) if env else None)
         # Commands decide on copies of the cases committed last (domain/committed.py).
         size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
@@ -558,26 +563,43 @@ class CaseTrail(ChainedApplication):
 
     # --------------------------------------------------------- idempotency
     def _replay(self, actor: Actor, idempotency: tuple[str, str] | None) -> CommandResult | None:
-        """The recorded outcome of a request sent again with the same Idempotency-Key, if any."""
-        if idempotency is None:
-            return None
+        """The recorded outcome of a request sent again with the same Idempotency-Key inside its
+        retention window, if any (``domain.model.idempotency``)."""
+        record = self._idem_load(actor, idempotency)
+        if record is None or idempotency is None or not record.current(self.clock(), self.idempotency_retention):
+            return None  # a new key, or one whose window has passed: the request is a new one
         key, request = idempotency
-        try:
-            record = self.load(IdempotencyRecord.create_id(actor.id, key))
-        except AggregateNotFoundError:
-            return None
         if record.request != request:
             raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used with a different request")
         case = self.get_case(record.case_id, version=record.case_version)
         return CommandResult(case=case, position=None, replayed_status=record.status)
 
+    def _idem_load(self, actor: Actor, idempotency: tuple[str, str] | None) -> IdempotencyRecord | None:
+        if idempotency is None:
+            return None
+        try:
+            record = self.load(IdempotencyRecord.create_id(actor.id, idempotency[0]))
+        except AggregateNotFoundError:
+            return None
+        return record if isinstance(record, IdempotencyRecord) else None
+
     def _idem_record(self, actor: Actor, idempotency: tuple[str, str] | None, case: Case,
                      status: int, meta: dict[str, Any]) -> list[IdempotencyRecord]:
+        """The record of this answer: a new one, or a new window on the key's expired record."""
         if idempotency is None:
             return []
         key, request = idempotency
-        return [IdempotencyRecord(actor_id=actor.id, key=key, request=request, status=status,
-                                  case_id=str(case.id), case_version=case.version, meta=meta)]
+        now = self.clock()
+        record = self._idem_load(actor, idempotency)
+        if record is None:
+            return [IdempotencyRecord(actor_id=actor.id, key=key, request=request, status=status,
+                                      case_id=str(case.id), case_version=case.version, meta=meta,
+                                      recorded_at=now.isoformat())]
+        if record.current(now, self.idempotency_retention):
+            raise Stale  # recorded meanwhile by a concurrent request: decide again (it replays)
+        record.renew(request=request, status=status, case_id=str(case.id), case_version=case.version,
+                     recorded_at=now.isoformat(), meta=meta)
+        return [record]
 
     # ----------------------------------------------------------------- SLA
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:

@@ -28,6 +28,7 @@ from api.middleware import RequestLifecycle
 from api.openapi import document
 from api.ops import docs_page
 from api.problems import exception_handlers
+from api.rate_limit import RateLimit
 from api.server import install_quiet_accept_errors
 from domain.application import CaseTrail
 
@@ -112,6 +113,7 @@ def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
     )
     spec = document([section.paths for section in sections], casetrail.registry)
     starlette.state.casetrail = casetrail
+    starlette.state.rate_limit = RateLimit.from_env()  # per token, per process (api/rate_limit.py)
     starlette.state.metrics = metrics
     starlette.state.openapi = spec
     starlette.state.docs_html = docs_page(spec)

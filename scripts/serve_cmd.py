@@ -47,6 +47,7 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
 
     from api.app import create_app
     from api.logging import configure_logging, get_logger
+    from api.rate_limit import RateLimit, RateLimitConfigError
     from api.server import LimitError, raise_fd_limit, uvicorn_options
 
     url = database_url()
@@ -57,7 +58,8 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
     raise_fd_limit()
     try:
         limits = uvicorn_options()
-    except LimitError as e:
+        RateLimit.from_env()
+    except (LimitError, RateLimitConfigError) as e:
         raise BadLimit(str(e)) from None
     configure_logging()
     log = get_logger("casetrail.serve")

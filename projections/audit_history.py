@@ -93,7 +93,8 @@ def summarize(e: Event, number: str | None) -> tuple[str, Any]:
     if e.type == "Erasure.Erased":
         return f"{who} erased the personal data of {d['subject']} ({len(d['cases'])} cases): {d['reason']}", data
     if e.type == "ApiToken.Issued":
-        return f"{who} issued a token for staff {d['staff_id']}" + \
+        named = f" {d['token_id']}" if d.get("token_id") else ""  # the public id (tokens issued since it exists)
+        return f"{who} issued a token{named} for staff {d['staff_id']}" + \
             (f" (expires {d['expires_at']})" if d.get("expires_at") else ""), data
     return f"{who}: {kind} {e.type.split('.', 1)[-1]}", data
 

@@ -197,3 +197,30 @@ def test_revoking_by_id_ends_a_console_session(database_url: str) -> None:
         r = client.get("/console/cases", follow_redirects=False)
         assert r.status_code in (302, 303) and "/console/login" in r.headers["location"]
     world.app.close()
+
+
+def test_the_audit_log_names_the_token_by_its_id_never_its_hash(database_url: str) -> None:
+    from projections.queries import ReadModels
+    from projections.runner import Worker
+    from projections.views import Store
+
+    world = World(database_url)
+    token = world.app.issue_token("agent", ttl=timedelta(days=90))
+    tokens.revoke(world.app, token_id_of(token_hash(token)))
+    store = Store.for_app(world.app)
+    try:
+        Worker(world.app, store).run_once()
+    finally:
+        store.close()
+    models = ReadModels(database_url)
+    try:
+        rows, _ = models.audit_events(actor="system:admin", limit=500)
+    finally:
+        models.close()
+    token_rows = [r for r in rows if r["kind"] == "token"]
+    issued = next(r for r in token_rows if r["event_type"] == "ApiToken.Issued")
+    assert issued["summary"].startswith(f"system:admin issued a token {token_id_of(token_hash(token))} for staff agent")
+    assert any(r["event_type"] == "ApiToken.Revoked" for r in token_rows)
+    text = json.dumps(token_rows, default=str)
+    assert token_hash(token) not in text and token not in text
+    world.app.close()

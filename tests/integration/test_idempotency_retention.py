@@ -116,3 +116,26 @@ def test_retention_notation_and_records_from_before_windows() -> None:
     assert legacy.current(legacy.created_on + timedelta(days=6), timedelta(days=7))
     assert not legacy.current(legacy.created_on + timedelta(days=7), timedelta(days=7))
     assert legacy.current(legacy.created_on + timedelta(days=7000), None)
+
+
+def test_a_record_written_by_a_concurrent_request_is_replayed_not_renewed(world: ApiWorld,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before deciding missed a record another request saved meanwhile (as two processes
+    racing would): the save finds it current, the command is decided again and replays it."""
+    first = open_with_key(world, "race", "first")
+    original = world.app._replay
+    missed: list[bool] = []
+
+    def late(actor: Any, idempotency: Any) -> Any:
+        if not missed:
+            missed.append(True)
+            return None  # as if the other request had not committed yet when this one looked
+        return original(actor, idempotency)
+
+    monkeypatch.setattr(world.app, "_replay", late)
+    again = open_with_key(world, "race", "first")
+    assert missed and again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first.json()["id"]
+    missed.clear()
+    assert open_with_key(world, "race", "other").status_code == 422
+    assert events_of(world, IdempotencyRecord.Renewed) == 0
+    assert events_of(world, IdempotencyRecord.Recorded) == 1

@@ -91,3 +91,23 @@ def test_off_by_default_and_a_bad_setting_is_refused(database_url: str, monkeypa
     monkeypatch.setenv("CASETRAIL_RATE_LIMIT", "fast")
     with pytest.raises(RateLimitConfigError, match="CASETRAIL_RATE_LIMIT"):
         RateLimit.from_env()
+
+
+@pytest.mark.parametrize("name, value", [("CASETRAIL_RATE_LIMIT", "fast"),
+                                         ("CASETRAIL_IDEMPOTENCY_RETENTION", "soon")])
+def test_serve_refuses_a_bad_setting_in_one_line(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                 name: str, value: str) -> None:
+    import sys
+
+    from click.testing import CliRunner
+
+    from scripts.cli import main
+
+    monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["casetrail", "serve", "--port", "0", "--no-workers"])
+    with CliRunner().isolation(env={"CASETRAIL_DATABASE_URL": sqlite_url}) as (_out, err, _):
+        with pytest.raises(SystemExit) as exited:
+            main()
+        stderr = err.getvalue().decode()
+    assert exited.value.code == 2 and stderr.strip().startswith(f"Error: {name}:"), stderr
+    assert len(stderr.strip().splitlines()) == 1

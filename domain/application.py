@@ -239,7 +239,7 @@ class CaseTrail(ChainedApplication):
             raise AuthenticationFailed("unknown token")
         if record.revoked:  # revoking twice records nothing new
             return
-        record.revoke(meta=event_meta(actor, self.clock(), CommandContext()))
+        record.revoke(meta=event_meta(actor, self.clock(), CommandContext()), token_id=record.token_id)
         self.save(record)
 
     def _token(self, token: str) -> ApiToken | None:

@@ -58,6 +58,6 @@ def find(app: Any, token_id: str) -> ApiToken:
 def revoke(app: Any, token_id: str, actor: Actor = Actor.system("admin")) -> ApiToken:
     record = find(app, token_id)
     if not record.revoked:  # revoking twice records nothing new
-        record.revoke(meta=event_meta(actor, app.clock(), CommandContext()))
+        record.revoke(meta=event_meta(actor, app.clock(), CommandContext()), token_id=record.token_id)
         app.save(record)
     return record

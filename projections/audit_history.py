@@ -96,6 +96,8 @@ def summarize(e: Event, number: str | None) -> tuple[str, Any]:
         named = f" {d['token_id']}" if d.get("token_id") else ""  # the public id (tokens issued since it exists)
         return f"{who} issued a token{named} for staff {d['staff_id']}" + \
             (f" (expires {d['expires_at']})" if d.get("expires_at") else ""), data
+    if e.type == "ApiToken.Revoked" and d.get("token_id"):
+        return f"{who} revoked the token {d['token_id']}", data
     return f"{who}: {kind} {e.type.split('.', 1)[-1]}", data
 
 

@@ -120,7 +120,8 @@ class ApiToken(PlainCopy, Aggregate):
         self.head_hash: str | None = None
 
     @event("Revoked")
-    def revoke(self, meta: dict[str, Any]) -> None:
+    def revoke(self, meta: dict[str, Any], token_id: str | None = None) -> None:
+        """Refuse the token from now on (``token_id``: named in the event for the audit log)."""
         self.revoked = True
 
     def expired(self, now: datetime) -> bool:

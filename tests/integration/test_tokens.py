@@ -220,7 +220,8 @@ def test_the_audit_log_names_the_token_by_its_id_never_its_hash(database_url: st
     token_rows = [r for r in rows if r["kind"] == "token"]
     issued = next(r for r in token_rows if r["event_type"] == "ApiToken.Issued")
     assert issued["summary"].startswith(f"system:admin issued a token {token_id_of(token_hash(token))} for staff agent")
-    assert any(r["event_type"] == "ApiToken.Revoked" for r in token_rows)
+    revoked = next(r for r in token_rows if r["event_type"] == "ApiToken.Revoked")
+    assert revoked["summary"] == f"system:admin revoked the token {token_id_of(token_hash(token))}"
     text = json.dumps(token_rows, default=str)
     assert token_hash(token) not in text and token not in text
     world.app.close()

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from api import audit, case_types, cases, events, imports, ops, privacy, read_models, webhooks
+from api import audit, case_types, cases, events, imports, ops, privacy, read_models, staff, webhooks
 from api.console import ConsoleMount
 from api.logging import configure_logging
 from api.metrics import Metrics
@@ -28,6 +28,7 @@ from api.middleware import RequestLifecycle
 from api.openapi import document
 from api.ops import docs_page
 from api.problems import exception_handlers
+from api.rate_limit import RateLimit
 from api.server import install_quiet_accept_errors
 from domain.application import CaseTrail
 
@@ -49,6 +50,7 @@ SECTIONS: tuple[Section, ...] = (
     imports,      # POST /v1/import/cases
     privacy,      # POST /v1/admin/customers/{id}/erase
     webhooks,     # GET/POST /v1/webhooks, GET/PATCH/DELETE /v1/webhooks/{id}, GET .../deliveries
+    staff,        # GET /v1/staff, GET /v1/staff/{id}
 )
 
 
@@ -112,6 +114,7 @@ def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
     )
     spec = document([section.paths for section in sections], casetrail.registry)
     starlette.state.casetrail = casetrail
+    starlette.state.rate_limit = RateLimit.from_env()  # per token, per process (api/rate_limit.py)
     starlette.state.metrics = metrics
     starlette.state.openapi = spec
     starlette.state.docs_html = docs_page(spec)

@@ -5,7 +5,10 @@
 staff are refused with a 401). What each role may do is the domain's
 business; the only rule applied here is the domain's own ``Actor.may_act``
 for writes, so that a reviewer (or an admin) gets a 403 on every write
-before anything else is looked at.
+before anything else is looked at. Each authenticated request also counts
+against its token's rate limit (``api.rate_limit``: 429 with ``Retry-After``
+when over it; off unless ``CASETRAIL_RATE_LIMIT`` is set), except an
+importer's bulk import (``bulk_import=True``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from api.problems import Problem
+from api.rate_limit import RateLimit
 from domain.application import CaseTrail
 from domain.model.actor import Actor
 from domain.model.errors import AuthenticationFailed, RoleNotAllowed
@@ -29,18 +34,26 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def authenticate(request: Request) -> Actor:
-    """The calling staff member, or a 401 problem."""
+async def authenticate(request: Request, *, bulk_import: bool = False) -> Actor:
+    """The calling staff member, or a 401 problem (a 429 one when its token is over its rate limit)."""
     app: CaseTrail = request.app.state.casetrail
-    actor = await run_in_threadpool(app.authenticate, bearer_token(request))
+    token = bearer_token(request)
+    actor = await run_in_threadpool(app.authenticate, token)
     request.state.actor = actor
     structlog.contextvars.bind_contextvars(actor=actor.id)
+    limit: RateLimit | None = getattr(request.app.state, "rate_limit", None)
+    if limit is not None and not (bulk_import and actor.is_importer):
+        wait = limit.retry_after(token)
+        if wait is not None:
+            raise Problem(429, f"this token is over its rate limit ({limit.text}); try again in {wait} s",
+                          kind="rate-limited", title="Too many requests", headers={"Retry-After": str(wait)},
+                          retry_after=wait)
     return actor
 
 
-async def authenticate_writer(request: Request) -> Actor:
+async def authenticate_writer(request: Request, *, bulk_import: bool = False) -> Actor:
     """The calling staff member if its roles may act on cases at all, else a 403 problem."""
-    actor = await authenticate(request)
+    actor = await authenticate(request, bulk_import=bulk_import)
     if not actor.may_act:
         raise RoleNotAllowed(f"roles {list(actor.roles)} may read but not act on cases")
     return actor

@@ -25,7 +25,7 @@ from api.problems import invalid
 
 async def import_case(request: Request) -> Response:
     app = casetrail(request)
-    actor = await authenticate_writer(request)
+    actor = await authenticate_writer(request, bulk_import=True)  # an importer's bulk import: not rate-limited
     params.only(request)
     body = await read_body(request)
     if not isinstance(body, dict):

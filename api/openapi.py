@@ -33,6 +33,7 @@ PROBLEM_STATUSES = {
     415: "Unsupported Content-Type",
     422: "Well-formed but refused: unknown or invalid fields, action not allowed now "
          "(see `allowed_actions`), guard failed, idempotency key reused",
+    429: "This token is over its rate limit (`CASETRAIL_RATE_LIMIT`): try again after `Retry-After` seconds",
     503: "The database is unreachable or busy: try again after `Retry-After` seconds "
          "(a write with the same `Idempotency-Key`: it may have been recorded)",
 }
@@ -62,7 +63,8 @@ def operation(
     body: Schema | None = None, body_required: bool = True, responses: Mapping[str, Any],
     problems: Iterable[int] = (), auth: bool = True,
 ) -> dict[str, Any]:
-    """One operation; every authenticated one may also answer 401, 503 (database down) and 500."""
+    """One operation; every authenticated one may also answer 401, 429 (rate limit), 503 (database down)
+    and 500."""
     op: dict[str, Any] = {"operationId": op_id, "summary": summary, "tags": [tag]}
     if description:
         op["description"] = description
@@ -71,7 +73,7 @@ def operation(
         op["parameters"] = params
     if body is not None:
         op["requestBody"] = {"required": body_required, "content": content(body)}
-    all_problems = sorted(set(problems) | ({401, 503} if auth else set()))
+    all_problems = sorted(set(problems) | ({401, 429, 503} if auth else set()))
     op["responses"] = {**responses, **problem_responses(*all_problems),
                        "500": {"$ref": "#/components/responses/Problem500"}}
     op["security"] = [{"bearer": []}] if auth else []
@@ -331,11 +333,19 @@ def _case_list_values(paths: dict[str, Any], registry: CaseTypeRegistry) -> None
             param["schema"] = {"type": "string", "maxLength": 2000, "pattern": _one_or_more(names)}
 
 
+def _staff_roles(paths: dict[str, Any], registry: CaseTypeRegistry) -> None:
+    """The staff list's ``role`` filter takes a role of the catalog in force (another is a 400)."""
+    for param in paths.get("/v1/staff", {}).get("get", {}).get("parameters", []):
+        if param.get("in") == "query" and param["name"] == "role":
+            param["schema"] = {"enum": sorted(registry.roles.names())}
+
+
 def document(sections: Iterable[Paths], registry: CaseTypeRegistry, *,
              extra_schemas: Mapping[str, Schema] | None = None) -> dict[str, Any]:
     schemas = {**deepcopy(SCHEMAS), "CaseCreate": case_create_schema(registry), **dict(extra_schemas or {})}
     paths = merge_paths(*sections)
     _case_list_values(paths, registry)
+    _staff_roles(paths, registry)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -41,6 +41,7 @@ HTTP_TITLES = {
     413: ("payload-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("unprocessable", "Unprocessable request"),
+    429: ("rate-limited", "Too many requests"),
     500: ("internal-error", "Internal server error"),
     503: ("unavailable", "Service unavailable"),
 }

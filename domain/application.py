@@ -18,6 +18,7 @@ recorded on a stale state); cases are snapshotted every 100 events.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,19 +46,20 @@ from domain.model.errors import (
     RoleNotAllowed,
     StaffExists,
     StaffNotFound,
+    TokenExpired,
     VersionConflict,
 )
-from domain.model.idempotency import IdempotencyRecord
+from domain.model.idempotency import IdempotencyRecord, retention_of
 from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
-from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash
+from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash, token_id_of
 from domain.model.uniqueness import BlindingLoader, UniqueKey, check_requirements, plan_keys
 from domain.storage.chain import ChainedMapper, project_with_head
 from domain.storage.chained import ChainedApplication, position_of
 from domain.storage.committed import CommittedCases
-from domain.storage.database import database_url, env_for_url
+from domain.storage.database import StorageConfigError, database_url, env_for_url
 from domain.storage.history import case_history
 from domain.storage.keys import SubjectKeys, master_key, url_of
 from domain.storage.locks import KeyedLocks
@@ -106,6 +108,10 @@ class CaseTrail(ChainedApplication):
         self.calendar = calendar or load_calendar()
         self.clock = clock
         self._types = {ct.name: ct for ct in self.registry}
+        try:  # how long an Idempotency-Key binds its answer (domain/model/idempotency.py)
+            self.idempotency_retention = retention_of(os.environ.get("CASETRAIL_IDEMPOTENCY_RETENTION"))
+        except ValueError as e:
+            raise StorageConfigError(f"CASETRAIL_IDEMPOTENCY_RETENTION: {e}") from None
         super().__init__(dict(env) if env else None)
         # Commands decide on copies of the cases committed last (domain/committed.py).
         size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
@@ -222,8 +228,9 @@ class CaseTrail(ChainedApplication):
         token = new_token()
         now = self.clock()
         expires = (now + ttl).isoformat() if ttl else None
-        self.save(ApiToken(token_hash=token_hash(token), staff_id=staff.staff_id, expires_at=expires,
-                           meta=event_meta(actor, now, CommandContext())))
+        hashed = token_hash(token)
+        self.save(ApiToken(token_hash=hashed, staff_id=staff.staff_id, expires_at=expires,
+                           meta=event_meta(actor, now, CommandContext()), token_id=token_id_of(hashed)))
         return token
 
     def revoke_token(self, token: str, actor: Actor = Actor.system("admin")) -> None:
@@ -232,7 +239,7 @@ class CaseTrail(ChainedApplication):
             raise AuthenticationFailed("unknown token")
         if record.revoked:  # revoking twice records nothing new
             return
-        record.revoke(meta=event_meta(actor, self.clock(), CommandContext()))
+        record.revoke(meta=event_meta(actor, self.clock(), CommandContext()), token_id=record.token_id)
         self.save(record)
 
     def _token(self, token: str) -> ApiToken | None:
@@ -247,8 +254,15 @@ class CaseTrail(ChainedApplication):
 
     def authenticate(self, token: str) -> Actor:
         record = self._token(token)
-        if record is None or not record.valid(token_hash(token), self.clock()):
-            raise AuthenticationFailed("missing, unknown, expired or revoked token")
+        now = self.clock()
+        if record is not None and record.revoked:
+            raise AuthenticationFailed(f"the token {record.token_id} was revoked")
+        if record is not None and record.expired(now):
+            raise TokenExpired(f"the token {record.token_id} expired at {record.expires_at}; "
+                               "ask for a new one (casetrail token issue)", token_id=record.token_id,
+                               expired_at=record.expires_at)
+        if record is None or not record.valid(token_hash(token), now):
+            raise AuthenticationFailed("unknown token")
         staff = self.get_staff(record.staff_id)
         if not staff.active:
             raise AuthenticationFailed("staff member is not active")
@@ -549,26 +563,43 @@ class CaseTrail(ChainedApplication):
 
     # --------------------------------------------------------- idempotency
     def _replay(self, actor: Actor, idempotency: tuple[str, str] | None) -> CommandResult | None:
-        """The recorded outcome of a request sent again with the same Idempotency-Key, if any."""
-        if idempotency is None:
-            return None
+        """The recorded outcome of a request sent again with the same Idempotency-Key inside its
+        retention window, if any (``domain.model.idempotency``)."""
+        record = self._idem_load(actor, idempotency)
+        if record is None or idempotency is None or not record.current(self.clock(), self.idempotency_retention):
+            return None  # a new key, or one whose window has passed: the request is a new one
         key, request = idempotency
-        try:
-            record = self.load(IdempotencyRecord.create_id(actor.id, key))
-        except AggregateNotFoundError:
-            return None
         if record.request != request:
             raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used with a different request")
         case = self.get_case(record.case_id, version=record.case_version)
         return CommandResult(case=case, position=None, replayed_status=record.status)
 
+    def _idem_load(self, actor: Actor, idempotency: tuple[str, str] | None) -> IdempotencyRecord | None:
+        if idempotency is None:
+            return None
+        try:
+            record = self.load(IdempotencyRecord.create_id(actor.id, idempotency[0]))
+        except AggregateNotFoundError:
+            return None
+        return record if isinstance(record, IdempotencyRecord) else None
+
     def _idem_record(self, actor: Actor, idempotency: tuple[str, str] | None, case: Case,
                      status: int, meta: dict[str, Any]) -> list[IdempotencyRecord]:
+        """The record of this answer: a new one, or a new window on the key's expired record."""
         if idempotency is None:
             return []
         key, request = idempotency
-        return [IdempotencyRecord(actor_id=actor.id, key=key, request=request, status=status,
-                                  case_id=str(case.id), case_version=case.version, meta=meta)]
+        now = self.clock()
+        record = self._idem_load(actor, idempotency)
+        if record is None:
+            return [IdempotencyRecord(actor_id=actor.id, key=key, request=request, status=status,
+                                      case_id=str(case.id), case_version=case.version, meta=meta,
+                                      recorded_at=now.isoformat())]
+        if record.current(now, self.idempotency_retention):
+            raise Stale  # recorded meanwhile by a concurrent request: decide again (it replays)
+        record.renew(request=request, status=status, case_id=str(case.id), case_version=case.version,
+                     recorded_at=now.isoformat(), meta=meta)
+        return [record]
 
     # ----------------------------------------------------------------- SLA
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:

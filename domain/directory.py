@@ -9,6 +9,9 @@ so it is as current as the log when asked. ``holder(role, department)``:
 the first (by staff id) active member of the department holding the role;
 for another role than ``dept_head`` with nobody in the department (a general
 manager), the first active holder anywhere; None when nobody holds it.
+``members()`` lists everyone as ``Staff.view()`` shows them (id, name,
+department, roles, active; never tokens), ordered by staff id: the staff
+listing of the API (``api/staff.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class StaffDirectory:
         self.app = app
         self.position = 0
         self.staff: dict[str, tuple[str, tuple[str, ...], bool]] = {}  # id -> (department, roles, active)
+        self.views: dict[str, dict[str, Any]] = {}  # id -> Staff.view()
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -38,6 +42,7 @@ class StaffDirectory:
                 for n in page:
                     staff = self.app.load(n.originator_id)
                     self.staff[staff.staff_id] = (staff.department, tuple(staff.roles), staff.active)
+                    self.views[staff.staff_id] = staff.view()
                     self.position = max(self.position, n.id)
                 if len(page) < PAGE:
                     return
@@ -49,3 +54,9 @@ class StaffDirectory:
         if role == "dept_head":  # the head *of that department*, or nobody
             return local[0] if local else None
         return (local or holders or [None])[0]
+
+    def members(self) -> list[dict[str, Any]]:
+        """Every staff member (``Staff.view()``), by staff id."""
+        self.refresh()
+        with self._lock:
+            return [dict(self.views[s], roles=list(self.views[s]["roles"])) for s in sorted(self.views)]

@@ -144,7 +144,7 @@ def subscribe(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = Com
     meta = event_meta(actor, app.clock(), ctx)
     records = [] if idempotency is None else [IdempotencyRecord(
         actor_id=actor.id, key=idempotency[0], request=idempotency[1], status=201, case_id=str(sub.id),
-        case_version=sub.version, meta=meta)]
+        case_version=sub.version, meta=meta, recorded_at=app.clock().isoformat())]
     try:
         recordings = app.save(sub, *records)
     except IntegrityError:  # the same Idempotency-Key at the same moment: the other request's answer

@@ -97,8 +97,11 @@ def summarize(e: Event, number: str | None) -> tuple[str, Any]:
     if e.type in ("Subscription.Unsubscribed", "Subscription.Reenabled"):
         return f"{who} {e.type.split('.', 1)[1].lower()} webhook {e.aggregate_id}", data
     if e.type == "ApiToken.Issued":
-        return f"{who} issued a token for staff {d['staff_id']}" + \
+        named = f" {d['token_id']}" if d.get("token_id") else ""  # the public id (tokens issued since it exists)
+        return f"{who} issued a token{named} for staff {d['staff_id']}" + \
             (f" (expires {d['expires_at']})" if d.get("expires_at") else ""), data
+    if e.type == "ApiToken.Revoked" and d.get("token_id"):
+        return f"{who} revoked the token {d['token_id']}", data
     return f"{who}: {kind} {e.type.split('.', 1)[-1]}", data
 
 

@@ -11,10 +11,12 @@ cap, a bounded graceful shutdown).
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlparse
 
 import click
 
+from domain.model.idempotency import retention_of
 from domain.storage.database import database_url, env_for_url
 from projections.workers import start_background
 from scripts.errors import CommandError
@@ -47,6 +49,7 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
 
     from api.app import create_app
     from api.logging import configure_logging, get_logger
+    from api.rate_limit import RateLimit, RateLimitConfigError
     from api.server import LimitError, raise_fd_limit, uvicorn_options
 
     url = database_url()
@@ -57,8 +60,13 @@ def serve(host: str, port: int, http_workers: int, no_workers: bool) -> None:
     raise_fd_limit()
     try:
         limits = uvicorn_options()
-    except LimitError as e:
+        RateLimit.from_env()
+    except (LimitError, RateLimitConfigError) as e:
         raise BadLimit(str(e)) from None
+    try:
+        retention_of(os.environ.get("CASETRAIL_IDEMPOTENCY_RETENTION"))
+    except ValueError as e:
+        raise BadLimit(f"CASETRAIL_IDEMPOTENCY_RETENTION: {e}") from None
     configure_logging()
     log = get_logger("casetrail.serve")
     if http_workers > 1:

@@ -1,17 +1,12 @@
 """``casetrail staff ...`` and ``casetrail token ...``: staff members and API tokens.
 
 ``staff add`` records a staff member (an event); ``staff list`` shows them.
-``token issue`` prints a new token on stdout and nothing else (so that
-``TOKEN=$(casetrail token issue agent1)`` works); only its hash is stored.
-``token revoke`` takes the token as an argument or, with ``-``, from stdin
-(keeping it out of the shell history).
+The ``token`` commands live in ``scripts/token_cmd.py``.
 """
 
 from __future__ import annotations
 
-import sys
 from contextlib import closing
-from datetime import timedelta
 
 import click
 
@@ -20,6 +15,7 @@ from domain.model.actor import ROLES
 from domain.model.staff import Staff
 from domain.model.topics import topics
 from scripts.database import existing_application
+from scripts.token_cmd import token  # registered with the staff group (scripts/cli.py)
 
 
 def application() -> CaseTrail:
@@ -90,32 +86,6 @@ def staff_deactivate(staff_id: str) -> None:
     with closing(existing_application()) as app:
         app.deactivate_staff(staff_id)
     click.echo(f"deactivated {staff_id}", err=True)
-
-
-@click.group()
-def token() -> None:
-    """API tokens: issue, revoke."""
-
-
-@token.command("issue")
-@click.argument("staff_id")
-@click.option("--ttl-days", type=click.IntRange(1, 3650), default=None, help="Expire after N days.")
-def token_issue(staff_id: str, ttl_days: int | None) -> None:
-    """Print a new API token for STAFF_ID on stdout (nothing else)."""
-    ttl = timedelta(days=ttl_days) if ttl_days else None
-    with closing(existing_application()) as app:
-        click.echo(app.issue_token(staff_id, ttl=ttl))
-
-
-@token.command("revoke")
-@click.argument("token_value", metavar="TOKEN")
-def token_revoke(token_value: str) -> None:
-    """Revoke TOKEN (use - to read it from stdin)."""
-    if token_value == "-":
-        token_value = sys.stdin.readline().strip()
-    with closing(existing_application()) as app:
-        app.revoke_token(token_value)
-    click.echo("revoked", err=True)
 
 
 commands = [staff, token]

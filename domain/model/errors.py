@@ -134,6 +134,21 @@ class AuthenticationFailed(DomainError):
     title = "Authentication required"
 
 
+class TokenExpired(AuthenticationFailed):
+    """The token was valid once; its expiry time has passed (issue a new one)."""
+
+    kind = "token-expired"
+    title = "Token expired"
+
+
+class TokenNotFound(DomainError):
+    """No token has this token id."""
+
+    status = 404
+    kind = "unknown-token"
+    title = "Unknown token"
+
+
 class IdempotencyMismatch(DomainError):
     """An Idempotency-Key was reused with a different request body."""
 

@@ -3,7 +3,12 @@
 A staff member has one department and one or more roles; every change is an
 event. Tokens are never stored: only their SHA-256 hash, which also derives
 the token aggregate's id, so authentication is one primary-key read and a
-constant-time comparison.
+constant-time comparison. Each token also has a short public identifier,
+its *token id* (``tk_`` and 12 hex digits derived from the hash, recorded in
+the ``Issued`` event; tokens issued before it existed derive the same one),
+which lists, logs and ``token revoke`` may show: it cannot be turned back
+into the token or its hash. A token is active, expired (``expires_at``
+passed) or revoked (``status``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from domain.model.errors import InvalidFields
 from domain.model.topics import register_moved
 
 TOKEN_PREFIX = "ct_"
+TOKEN_ID_PREFIX = "tk_"
 
 
 def token_hash(token: str) -> str:
@@ -32,6 +38,11 @@ def token_hash(token: str) -> str:
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_id_of(hashed: str) -> str:
+    """The public id of the token with this hash (a one-way function of the hash: safe to show)."""
+    return TOKEN_ID_PREFIX + hashlib.sha256(f"token-id:{hashed}".encode()).hexdigest()[:12]
 
 
 def check_staff_fields(staff_id: str, name: str, department: str, roles: list[str],
@@ -98,23 +109,37 @@ class ApiToken(PlainCopy, Aggregate):
         return stable_id("token", token_hash)
 
     @event("Issued")
-    def __init__(self, token_hash: str, staff_id: str, expires_at: str | None, meta: dict[str, Any]):
+    def __init__(self, token_hash: str, staff_id: str, expires_at: str | None, meta: dict[str, Any],
+                 token_id: str | None = None):
         self.token_hash = token_hash
         self.staff_id = staff_id
         self.expires_at = expires_at
+        self.token_id = token_id or token_id_of(token_hash)  # tokens issued before ids: derived alike
+        self.issued_at: str = meta.get("occurred_at", "")
         self.revoked = False
         self.head_hash: str | None = None
 
     @event("Revoked")
-    def revoke(self, meta: dict[str, Any]) -> None:
+    def revoke(self, meta: dict[str, Any], token_id: str | None = None) -> None:
+        """Refuse the token from now on (``token_id``: named in the event for the audit log)."""
         self.revoked = True
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and datetime.fromisoformat(self.expires_at) <= now
+
+    def status(self, now: datetime) -> str:
+        """``revoked``, ``expired`` or ``active``."""
+        return "revoked" if self.revoked else "expired" if self.expired(now) else "active"
 
     def valid(self, presented_hash: str, now: datetime) -> bool:
         if not hmac.compare_digest(self.token_hash, presented_hash):
             return False
-        if self.revoked:
-            return False
-        return self.expires_at is None or datetime.fromisoformat(self.expires_at) > now
+        return self.status(now) == "active"
+
+    def listing(self, now: datetime) -> dict[str, Any]:
+        """What ``token list`` shows: never the token or its hash."""
+        return {"token_id": self.token_id, "staff_id": self.staff_id, "created_at": self.issued_at,
+                "expires_at": self.expires_at, "status": self.status(now)}
 
 
 # Events stored before the domain became packages name this module by its old path.

@@ -289,7 +289,8 @@ def test_streams_end_on_revocation_and_deactivation_and_on_sigterm(database_url:
         for s in streams:
             assert s.opened.wait(10), s.lines
 
-        assert run_cli(database_url, "token", "revoke", second.stdout.strip()).returncode == 0
+        token_id = second.stderr.strip().rsplit(" ", 1)[-1]  # "token id tk_...": revoked by its public id
+        assert run_cli(database_url, "token", "revoke", token_id).returncode == 0
         revoked_at = time.monotonic()
         assert run_cli(database_url, "staff", "deactivate", "agent2").returncode == 0
         deactivated_at = time.monotonic()

@@ -248,7 +248,7 @@ def test_reviewer_reads_everything_and_writes_nothing(api: Api) -> None:
     case_id = api.drive("complaint", None, PATHS["complaint"][0][:3])
     reads = [f"/v1/cases/{case_id}", f"/v1/cases/{case_id}?version=2", f"/v1/cases/{case_id}/history",
              f"/v1/cases/{case_id}?as_of=2999-01-01T00:00:00Z", "/v1/case-types", "/v1/case-types/complaint",
-             "/v1/events", "/v1/events?after=1&limit=2"]
+             "/v1/events", "/v1/events?after=1&limit=2", "/v1/staff", "/v1/staff/agent"]
     for path in reads:
         assert api.call("GET", path, "reviewer").status_code == 200, path
     version = api.view(case_id, "reviewer")["version"]

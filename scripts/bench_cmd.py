@@ -1,7 +1,7 @@
 """``casetrail bench``: the benchmark suite of docs QUALITY.md (also ``make bench``).
 
-Measures W1-W4, N1, A1 and (when the read models exist) R1, R2, Q1, each
-against a baseline measured in the same run, and writes
+Measures W0-W4, N1, A1, V1, I1, C1 and (when the read models exist) R1, R2,
+Q1, each against a baseline measured in the same run, and writes
 ``bench/results/latest.json`` and ``latest.md``. It reports; it never fails
 because the machine is slow. ``--quick`` finishes in under two minutes;
 ``--smoke`` in seconds (the integration test uses it); the default full run

@@ -5,7 +5,7 @@ full_page_writes and synchronous_commit on), generates the data, and
 measures every figure with its baseline *interleaved* in each repetition
 (baseline, casetrail, baseline, casetrail, ...), so that the machine's load
 drifts affect both alike. Modes: ``smoke`` (seconds; for the test),
-``quick`` (< 2 minutes), ``full`` (100k-event data sets, 5 repetitions,
+``quick`` (about 5 minutes), ``full`` (100k-event data sets, 5 repetitions,
 the 1M-event rebuild figures when the projections exist).
 """
 

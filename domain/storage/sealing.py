@@ -179,6 +179,26 @@ class Sealer:
             return self._open(value, case_id, loc)
         return value
 
+    def open_in_place(self, value: Any, case_id: str, loc: tuple[str, ...] = ()) -> Any:
+        """As ``unseal``, but opening the tokens inside ``value`` where they are: for a state
+        just decoded (its dicts and lists belong to the caller), without copying every
+        container of every event as a rebuild would. Returns ``value``."""
+        if isinstance(value, dict):
+            for k, v in value.items():  # (values replaced, keys unchanged: safe while iterating)
+                if isinstance(v, bytes):
+                    if v.startswith(MAGIC):
+                        value[k] = self._open(v, case_id, (*loc, str(k)))
+                elif isinstance(v, (dict, list)):
+                    self.open_in_place(v, case_id, (*loc, str(k)))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, bytes):
+                    if v.startswith(MAGIC):
+                        value[i] = self._open(v, case_id, (*loc, str(i)))
+                elif isinstance(v, (dict, list)):
+                    self.open_in_place(v, case_id, (*loc, str(i)))
+        return value
+
     def _open(self, token: bytes, case_id: str, loc: tuple[str, ...]) -> Any:
         assert self._decode is not None
         body = token[len(MAGIC):]

@@ -54,6 +54,19 @@ def _json_default(value: Any) -> Any:
     return jsonable(value) if isinstance(value, (datetime, UUID)) else str(value)
 
 
+_ROLES: dict[tuple[Any, ...], str] = {}  # the few role lists there are, as their JSON text
+
+
+def _roles_text(roles: Any) -> str:
+    key = tuple(roles or ())
+    text = _ROLES.get(key)
+    if text is None:
+        text = json.dumps(list(key), ensure_ascii=False)
+        if len(_ROLES) < 1000:
+            _ROLES[key] = text
+    return text
+
+
 def _arrow(change: Sequence[Any]) -> str:
     old, new = change
     return f"{'∅' if old is None else old} → {'∅' if new is None else new}"
@@ -135,7 +148,7 @@ class AuditBatch(Batch):
         meta = e.meta
         self.rows.append((
             e.position, e.aggregate_id, kind, case_id, number, e.version, e.type, e.actor,
-            json.dumps(list(meta.get("roles") or []), ensure_ascii=False), e.at, int(bool(meta.get("imported"))),
+            _roles_text(meta.get("roles")), e.at, int(bool(meta.get("imported"))),
             summary[:500], json.dumps(changes, ensure_ascii=False, separators=(",", ":"), default=_json_default),
         ))
 

@@ -96,6 +96,7 @@ class ReadModel(Projection[ReadModelView]):
         super().__init__(view)
         self.context = context
         self.position = view.position()
+        self._wanted: dict[str, bool] = {}  # event type -> wants
 
     @property
     def version(self) -> int:
@@ -110,7 +111,16 @@ class ReadModel(Projection[ReadModelView]):
 
     def prepare(self, events: Sequence[Event]) -> Batch:
         """A batch of the ``events`` after this position that this read model wants."""
-        return self.batch([e for e in events if e.position > self.position and self.wants(e)])
+        wanted, position = self._wanted, self.position
+        out = []
+        for e in events:
+            if e.position > position:
+                want = wanted.get(e.type)
+                if want is None:  # by type (``wants`` looks at the type only): once per type
+                    want = wanted[e.type] = self.wants(e)
+                if want:
+                    out.append(e)
+        return self.batch(out)
 
     def process(self, events: Sequence[Event], last: int) -> None:
         """Apply ``events`` (those after this position, up to ``last``) and commit."""

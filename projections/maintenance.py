@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from projections.base import Context, ReadModel
+from projections.bulk import REBUILD_BATCH, BulkPump
 from projections.catalog import ALL_PROJECTIONS, OUTBOXES, PROJECTIONS, open_model, resolve
 from projections.events import decode
-from projections.runner import BATCH_SIZE, Pump
 from projections.views import Store, tracking_table
 
 
@@ -40,7 +40,7 @@ class RebuildResult:
     interrupted: bool = False
 
 
-def rebuild(app: Any, store: Store, names: Iterable[str] | None = None, *, batch_size: int = BATCH_SIZE,
+def rebuild(app: Any, store: Store, names: Iterable[str] | None = None, *, batch_size: int = REBUILD_BATCH,
             stop: threading.Event | None = None, progress: Callable[[int, int], None] | None = None,
             switch: bool = True) -> RebuildResult:
     """Rebuild ``names`` (default all) into new tables; switch when caught up.
@@ -54,7 +54,7 @@ def rebuild(app: Any, store: Store, names: Iterable[str] | None = None, *, batch
         if not resumed:  # a new rebuild: clear leftovers of an abandoned one with that number
             store.view(name, versions[name], PROJECTIONS[name].tables, setup=False).drop()
     models = [open_model(store, name, versions[name], context, indexes=False) for name in chosen]
-    pump = Pump(app, models, batch_size)
+    pump = BulkPump(app, models, batch_size)
     started, start_position = datetime.now(UTC), pump.position
 
     def report(_: int) -> None:

@@ -1,9 +1,9 @@
 """``casetrail bench``: the benchmark suite of docs QUALITY.md (also ``make bench``).
 
-Measures W1-W4, N1, A1 and (when the read models exist) R1, R2, Q1, each
-against a baseline measured in the same run, and writes
+Measures W0-W4, N1, A1, V1, I1, C1 and (when the read models exist) R1, R2,
+Q1, each against a baseline measured in the same run, and writes
 ``bench/results/latest.json`` and ``latest.md``. It reports; it never fails
-because the machine is slow. ``--quick`` finishes in under two minutes;
+because the machine is slow. ``--quick`` takes about five minutes;
 ``--smoke`` in seconds (the integration test uses it); the default full run
 uses 100k-event data sets and the 1M-event rebuild and may take an hour.
 """
@@ -21,7 +21,7 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "bench" / "results"
 
 
 @click.command()
-@click.option("--quick", "mode", flag_value="quick", help="Small sizes, 3 repetitions (< 2 minutes).")
+@click.option("--quick", "mode", flag_value="quick", help="Small sizes, 3 repetitions (about 5 minutes).")
 @click.option("--smoke", "mode", flag_value="smoke", help="Tiny sizes: checks the suite runs (seconds).")
 @click.option("--full", "mode", flag_value="full", default=True, help="Full sizes (the default).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from domain.storage.database import database_url
+from projections.bulk import REBUILD_BATCH
 from projections.catalog import resolve
 from projections.maintenance import rebuild, status
 from projections.views import Store
@@ -81,7 +82,7 @@ def status_cmd(as_json: bool) -> None:
 
 @projections.command("rebuild")
 @click.argument("names", nargs=-1)
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=REBUILD_BATCH, show_default=True,
               help="Events per transaction.")
 @click.option("--no-switch", is_flag=True, help="Fill the new tables but keep serving the old ones.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -38,7 +38,8 @@ re-chained up to the head, or an aggregate inserted below the position, is
 found only by the full verify (the default). Without a trustworthy
 checkpoint (none, or the chain does not verify) it verifies in full.
 
-Checkpoints are recorded by ``domain.audit.ledger`` (re-exported here). No HTTP.
+The full scan of a log is ``domain.audit.scan``. Checkpoints are recorded by
+``domain.audit.ledger`` (re-exported here). No HTTP.
 """
 
 from __future__ import annotations
@@ -66,11 +67,11 @@ from domain.audit.ledger import (  # noqa: F401  (re-exported: the audit API)
     stored_prev_hash,
 )
 from domain.audit.proofs import ED25519, genesis_hash, merkle_root, record_hash, sorted_leaves
+from domain.audit.scan import case_missing, chain_rows, check_snapshots, verify_log  # noqa: F401
 from domain.audit.witness import WitnessRecords, read_witness
 from domain.model.case import Case
 from domain.model.errors import CaseNotFound
 from domain.model.topics import topic_prefixes
-from domain.storage.chain import project_with_head
 from domain.storage.heads import select_heads
 
 INTEGRITY = ("altered", "reordered", "snapshot_mismatch", "head_mismatch", "root_mismatch", "checkpoint_invalid",
@@ -145,13 +146,13 @@ def verify(app: Any, case_id: UUID | str | None = None, key: str | bytes | None 
                                 "verified in full"})
     if case_id is None:
         heads_at: dict[str, list[Any]] = {}
-        problems += _verify_all(app, signed, report, at=_position(witnessed, "position"), heads_at=heads_at)
+        problems += verify_log(app, signed, report, at=_position(witnessed, "position"), heads_at=heads_at)
         access = access_store(app)
         if access is not None:
             access_signed = {UUID(k[len(ACCESS):]): v for k, v in signed_all.items() if k.startswith(ACCESS)}
             sub = VerifyReport()
             access_heads: dict[str, list[Any]] = {}
-            found = _verify_all(access, access_signed, sub, at=_position(witnessed, "access_position"),
+            found = verify_log(access, access_signed, sub, at=_position(witnessed, "access_position"),
                                 heads_at=access_heads)
             problems += [Problem(ACCESS + p.case_id, p.version, p.kind, p.detail) for p in found]
             report.access_events_checked = sub.events_checked
@@ -199,7 +200,7 @@ def _verify_incremental(app: Any, ledger: LedgerState, report: VerifyReport) -> 
     own = ledger_id()
     main = {UUID(k): v for k, v in ledger.heads.items() if not k.startswith(ACCESS)}
     problems = _verify_since(app, main, position, report, own=own)
-    problems += classify_chain(str(own), _rows(app, own))  # the ledger itself: O(checkpoints)
+    problems += classify_chain(str(own), chain_rows(app, own))  # the ledger itself: O(checkpoints)
     access = access_store(app)
     if access is not None:
         access_signed = {UUID(k[len(ACCESS):]): v for k, v in ledger.heads.items() if k.startswith(ACCESS)}
@@ -256,9 +257,9 @@ def _verify_since(app: Any, signed: dict[UUID, list[Any]], position: int, report
         if record_hash(row[1], row[2]) != head:
             suspects.add(oid)
     for oid in sorted(suspects, key=str):
-        rows = _rows(app, oid)
+        rows = chain_rows(app, oid)
         problems += (classify_chain(str(oid), rows, signed.get(oid)) if rows
-                     else [_case_missing(oid, int(signed.get(oid, [1])[0]))])
+                     else [case_missing(oid, int(signed.get(oid, [1])[0]))])
     least = min((getattr(app, "snapshotting_intervals", None) or {None: 1}).values())
     for oid in sorted((o for o, (v, _h) in current.items() if v >= least), key=str):
         problems += check_snapshots(app, oid)
@@ -339,122 +340,19 @@ def _check_witnessed_root(app: Any, witnessed: Mapping[str, Any], heads_at: dict
     return out
 
 
-def _verify_all(app: Any, signed: dict[UUID, list[Any]], report: VerifyReport, *, at: int | None = None,
-                heads_at: dict[str, list[Any]] | None = None) -> list[Problem]:
-    """Pass 1 streams the log keeping (version, hash) per aggregate (and the heads
-    as of position ``at`` into ``heads_at``); pass 2 re-reads only the aggregates
-    that looked wrong and classifies them."""
-    seen: dict[UUID, list[Any]] = {}
-    suspects: set[UUID] = set()
-    mapper, cases = app.mapper, 0
-    own = ledger_id()
-    stop = app.recorder.max_notification_id() or 0
-    last_id = 0
-    problems: list[Problem] = []
-
-    def capture() -> None:
-        if heads_at is not None:
-            heads_at.update({str(k): list(v) for k, v in seen.items() if k != own})
-
-    for n in iter_notifications(app.recorder, 1, stop):
-        if at is not None and last_id <= at < n.id:
-            capture()
-            at = None
-        if n.id != last_id + 1:
-            report.gaps.append({"from": last_id + 1, "to": n.id - 1})
-        last_id = n.id
-        oid, version = n.originator_id, n.originator_version
-        h = record_hash(n.topic, n.state)
-        prev = stored_prev_hash(mapper, n.state)
-        last = seen.get(oid)
-        if last is None:
-            ok = version == 1 and prev == genesis_hash(oid)
-            seen[oid] = [version, h]
-            cases += n.topic.startswith(CASE_TOPICS)
-        else:
-            ok = version == last[0] + 1 and prev == last[1]
-            last[0], last[1] = version, h
-        head = signed.get(oid)
-        if not ok or (head is not None and head[0] == version and head[1] != h):
-            suspects.add(oid)
-        report.events_checked += 1
-    if at is not None:
-        capture()
-        if last_id < at:
-            problems.append(Problem(str(own), last_id + 1, "log_truncated", f"the log ends at position {last_id}; "
-                                    f"a witnessed checkpoint covers position {at}"))
-    for oid, (version, _h) in signed.items():
-        if oid not in seen:
-            problems.append(_case_missing(oid, version))
-        elif seen[oid][0] < version:
-            suspects.add(oid)
-    for oid in sorted(suspects, key=str):
-        problems += classify_chain(str(oid), _rows(app, oid), signed.get(oid))
-    least = min((getattr(app, "snapshotting_intervals", None) or {None: 1}).values())
-    for oid in sorted((o for o, (v, _h) in seen.items() if v >= least), key=str):
-        problems += check_snapshots(app, oid)
-    report.cases_checked, report.aggregates_checked = cases, len(seen)
-    return problems
-
-
 def _verify_one(app: Any, case_id: UUID | str, signed: dict[UUID, list[Any]], report: VerifyReport) -> list[Problem]:
     try:
         oid = case_id if isinstance(case_id, UUID) else UUID(str(case_id))
     except ValueError:
         raise CaseNotFound(f"no case {case_id}") from None
-    rows = _rows(app, oid)
+    rows = chain_rows(app, oid)
     if not rows and oid not in signed:
         raise CaseNotFound(f"no case {case_id}")
     report.cases_checked = report.aggregates_checked = 1
     report.events_checked = len(rows)
     if not rows:
-        return [_case_missing(oid, signed[oid][0])]
+        return [case_missing(oid, signed[oid][0])]
     return classify_chain(str(oid), rows, signed.get(oid)) + check_snapshots(app, oid)
-
-
-def check_snapshots(app: Any, oid: UUID) -> list[Problem]:
-    """Each stored snapshot of ``oid`` must be the state its events give at that
-    version (loading starts from the latest snapshot, so a forged one would
-    change what every read returns while the chain still verifies)."""
-    store = getattr(app, "snapshots", None)
-    snapshots = list(store.recorder.select_events(oid)) if store is not None else []
-    if not snapshots:
-        return []
-    out: list[Problem] = []
-    wanted = {s.originator_version: s for s in snapshots}
-    aggregate = None
-    try:
-        for e in app.events.get(oid, lte=max(wanted)):  # the events only, never a snapshot
-            aggregate = project_with_head(aggregate, [e])
-            stored = wanted.pop(e.originator_version, None)
-            if stored is not None and not _same_snapshot(app, stored, aggregate):
-                out.append(Problem(str(oid), e.originator_version, "snapshot_mismatch",
-                                   "the stored snapshot differs from the state replayed from the chained events"))
-    except Exception as e:  # an undecodable event is reported by the chain checks
-        first = min(s.originator_version for s in snapshots)
-        out.append(Problem(str(oid), first, "snapshot_mismatch", f"could not replay to check snapshots: {e}"))
-        return out
-    out += [Problem(str(oid), v, "snapshot_mismatch", "snapshot of a version that has no event") for v in wanted]
-    return out
-
-
-def _same_snapshot(app: Any, stored: Any, aggregate: Any) -> bool:
-    try:
-        snapshot = app.mapper.to_domain_event(stored)
-    except Exception:
-        return False
-    expected = type(snapshot).take(aggregate)
-    return (snapshot.topic, app.mapper.transcoder.encode(snapshot.state)) == (
-        expected.topic, app.mapper.transcoder.encode(expected.state))
-
-
-def _case_missing(oid: UUID, version: int) -> Problem:
-    return Problem(str(oid), 1, "case_missing", f"no stored events; the checkpoint signed versions 1..{version}")
-
-
-def _rows(app: Any, oid: UUID) -> list[tuple[int, str, bytes, str | None]]:
-    return [(s.originator_version, s.topic, bytes(s.state), stored_prev_hash(app.mapper, s.state))
-            for s in app.recorder.select_events(oid)]
 
 
 from domain.audit.export import export_bundle  # noqa: E402,F401  (re-exported: the audit API)

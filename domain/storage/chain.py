@@ -137,10 +137,11 @@ class ChainedMapper(Mapper[UUID]):
         return event
 
     def unsealed(self, state: dict[str, Any], originator_id: Any, plain: bytes) -> dict[str, Any]:
-        """A decoded event state with its sealed values opened (read models decode this way)."""
+        """A decoded event state with its sealed values opened (read models decode this way):
+        opened in place, ``state`` being one just decoded for the caller."""
         if self.sealer is None or SEALED_MARK not in plain:
             return state
-        return dict(self.sealer.unseal(state, str(originator_id)))
+        return dict(self.sealer.open_in_place(state, str(originator_id)))
 
 
 def project_with_head(aggregate: Any, events: Iterable[Any]) -> Any:

@@ -38,6 +38,7 @@ from domain.model.casetype import CaseType
 from domain.storage.keys import SubjectKeys
 
 MAGIC = b"\x00ct-sealed1\x00"
+_NESTED = (dict, list, bytes)  # what may be or hold a sealed value
 ERASED = "[erased]"
 CHANGE_EVENTS = ("ActionTaken", "DeadlineBreached", "LinkedOutcomeRecorded")
 
@@ -105,9 +106,10 @@ class Sealer:
 
     def phone_hash(self, phone: Any) -> str | None:
         """A keyed hash (HMAC-SHA256 with the master key) of a normalised phone number."""
-        if not isinstance(phone, str) or not normalised_phone(phone):
+        digits = normalised_phone(phone) if isinstance(phone, str) else ""
+        if not digits:
             return None
-        return hmac.new(self.keys.master, b"phone:" + normalised_phone(phone).encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.keys.master, b"phone:" + digits.encode(), hashlib.sha256).hexdigest()
 
     # ------------------------------------------------------------- sealing
     def _token(self, key_id: str, key: bytes, case_id: str, loc: tuple[str, ...], value: Any) -> bytes:
@@ -166,12 +168,35 @@ class Sealer:
     # ------------------------------------------------------------- opening
     def unseal(self, value: Any, case_id: str, loc: tuple[str, ...] = ()) -> Any:
         """``value`` (a decoded state, or part of one) with every token opened, or ``ERASED``."""
+        # (a rebuild opens every event: the location is built only for what can hold a token)
         if isinstance(value, dict):
-            return {k: self.unseal(v, case_id, (*loc, str(k))) for k, v in value.items()}
+            return {k: self.unseal(v, case_id, (*loc, str(k))) if isinstance(v, _NESTED) else v
+                    for k, v in value.items()}
         if isinstance(value, list):
-            return [self.unseal(v, case_id, (*loc, str(i))) for i, v in enumerate(value)]
+            return [self.unseal(v, case_id, (*loc, str(i))) if isinstance(v, _NESTED) else v
+                    for i, v in enumerate(value)]
         if isinstance(value, bytes) and value.startswith(MAGIC):
             return self._open(value, case_id, loc)
+        return value
+
+    def open_in_place(self, value: Any, case_id: str, loc: tuple[str, ...] = ()) -> Any:
+        """As ``unseal``, but opening the tokens inside ``value`` where they are: for a state
+        just decoded (its dicts and lists belong to the caller), without copying every
+        container of every event as a rebuild would. Returns ``value``."""
+        if isinstance(value, dict):
+            for k, v in value.items():  # (values replaced, keys unchanged: safe while iterating)
+                if isinstance(v, bytes):
+                    if v.startswith(MAGIC):
+                        value[k] = self._open(v, case_id, (*loc, str(k)))
+                elif isinstance(v, (dict, list)):
+                    self.open_in_place(v, case_id, (*loc, str(k)))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, bytes):
+                    if v.startswith(MAGIC):
+                        value[i] = self._open(v, case_id, (*loc, str(i)))
+                elif isinstance(v, (dict, list)):
+                    self.open_in_place(v, case_id, (*loc, str(i)))
         return value
 
     def _open(self, token: bytes, case_id: str, loc: tuple[str, ...]) -> Any:

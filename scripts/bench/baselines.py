@@ -4,6 +4,9 @@
   a table of the events table's shape (originator_id uuid, originator_version,
   topic text, state bytea, notification_id bigserial with its unique index),
   with a state of the average stored size of the generated events;
+- ``psycopg_inserts`` (W0): a plain Python psycopg loop of the same single-row
+  INSERT transactions (prepared, autocommit), one client: the floor a Python
+  client reaches;
 - ``sqlite_inserts``: raw ``sqlite3`` single-row INSERT transactions into a
   file database in WAL mode with the library's ``synchronous`` setting;
 - ``raw_case_read``: reading one aggregate's stored rows (``select_events``);
@@ -81,6 +84,25 @@ def pgbench_inserts(url: str, *, clients: int, seconds: float, state_size: int) 
     if out.returncode != 0 or not match:
         raise BaselineError(f"pgbench failed ({out.returncode}): {out.stdout[-400:]} {out.stderr[-400:]}")
     return float(match.group(1))
+
+
+def psycopg_inserts(url: str, *, seconds: float, state_size: int) -> float:
+    """Transactions per second of a plain psycopg loop: one prepared single-row INSERT per
+    transaction (autocommit), one connection, into the pgbench table."""
+    state = (bytes(range(256)) * (state_size // 256 + 1))[:state_size]
+    sql = (f"INSERT INTO {TABLE} (originator_id, originator_version, topic, state) "
+           "VALUES (%s, %s, %s, %s)")
+    with psycopg.connect(url, autocommit=True, prepare_threshold=0) as conn:
+        cursor = conn.cursor()
+        n = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while True:
+            cursor.execute(sql, (uuid.uuid4(), n + 1, TOPIC, state), prepare=True)
+            n += 1
+            if n % 50 == 0 and time.perf_counter() >= deadline:
+                break
+        return n / (time.perf_counter() - start)
 
 
 def sqlite_inserts(path: Path, *, seconds: float, synchronous: str, state_size: int) -> float:

@@ -1,8 +1,8 @@
 """W4: the HTTP API under 16 concurrent clients, each acting on its own case.
 
-``ApiServer`` runs ``uvicorn api.app:create_app --factory`` in a subprocess
-on the benchmark database (one process, as ``casetrail serve`` runs it) and
-waits for ``/healthz``. ``drive`` runs ``clients`` asyncio tasks, each with
+``ApiServer`` runs ``casetrail serve --workers 2 --no-workers`` in a subprocess
+on the benchmark database (as ``compose.yaml`` runs the API) and waits for
+``/readyz``. ``drive`` runs ``clients`` asyncio tasks, each with
 its own ``httpx.AsyncClient`` (one keep-alive connection) and its own hot
 case, posting the case's repeatable action for ``seconds``; it returns the
 rate of 2xx responses and the latency percentiles.
@@ -11,18 +11,17 @@ rate of 2xx responses and the latency percentiles.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from scripts.processes import free_port
+from scripts.processes import serving
 
 REPO = Path(__file__).resolve().parents[2]
+COMPOSE_WORKERS = 2  # compose.yaml: casetrail serve --workers 2 --no-workers
 
 
 def api_available() -> str | None:
@@ -35,41 +34,30 @@ def api_available() -> str | None:
 
 
 class ApiServer:
-    def __init__(self, database_url: str) -> None:
+    """``casetrail serve --workers N --no-workers`` (as ``compose.yaml`` runs the API: two
+    uvicorn worker processes, the projection workers in a process of their own, here none)
+    on a free port, its log in a temporary file."""
+
+    def __init__(self, database_url: str, workers: int = COMPOSE_WORKERS) -> None:
         self.database_url = database_url
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.base_url = ""
+        self._serving: Any = None
+        self._log = tempfile.NamedTemporaryFile(prefix="casetrail-bench-serve-", suffix=".log", delete=False)
+        self._log.close()
 
     def __enter__(self) -> ApiServer:
-        env = {**os.environ, "CASETRAIL_DATABASE_URL": self.database_url, "PYTHONPATH": str(REPO)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"API server exited ({self.proc.returncode}): {err[-800:]}")
-            try:
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code < 500:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.__exit__(None, None, None)
-        raise RuntimeError("API server did not become healthy within 60 s")
+        env = {"PYTHONPATH": str(REPO)}
+        self._serving = serving(self.database_url, Path(self._log.name), env=env, cwd=REPO,
+                                args=("--workers", str(self.workers), "--no-workers", "--host", "127.0.0.1"))
+        self.base_url, _process = self._serving.__enter__()
+        return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self._serving is not None:
+            self._serving.__exit__(*exc)
+            self._serving = None
+        Path(self._log.name).unlink(missing_ok=True)
 
 
 async def _client(base_url: str, token: str, path: str, body: dict[str, Any], deadline: float,

@@ -3,6 +3,7 @@
 R1: events/s of ``projections.maintenance.rebuild`` (all read models) over
 the large data set, against reading + msgpack-decoding the same events.
 R2: the rebuild's peak RSS at the large size over that at the small size.
+V1 (``scripts.bench.verify``) runs on the same large data set after R1/R2.
 Each rebuild runs in a child process (``python -m scripts.bench.readmodels
 rebuild URL``) so that its peak RSS (``VmHWM``) is its own.
 Q1: p99 of ``ReadModels.list_cases`` (status+assignee, and overdue) on the
@@ -96,11 +97,11 @@ def measure_rebuild(server: Any, s: Any, figs: dict[str, Figure], log: Callable[
     from domain.application import CaseTrail
 
     small, large = s.rebuild
-    urls = {}
+    urls, sets = {}, {}
     for size in (small, large):
         urls[size] = server.create_database("rebuild")
         t = time.perf_counter()
-        datagen.generate(urls[size], size, seed=size)
+        sets[size] = datagen.generate(urls[size], size, seed=size)
         log(f"generated {size} events for R1/R2 in {time.perf_counter() - t:.0f}s")
     r1 = figs["R1"] = Figure("R1", "events/s", baseline_what="read every stored event in notification order "
                                                              "and msgpack-decode its state")
@@ -126,6 +127,23 @@ def measure_rebuild(server: Any, s: Any, figs: dict[str, Figure], log: Callable[
                 f"R2 peak RSS {little['peak_rss_kb'] // 1024} MB -> {big['peak_rss_kb'] // 1024} MB")
             if large >= 1_000_000 and rep >= 2:
                 break  # three rebuilds of a million events are enough
+    finally:
+        app.close()
+    measure_v1(urls[large], sets[large], s, figs, log)
+
+
+def measure_v1(url: str, data: datagen.Dataset, s: Any, figs: dict[str, Figure], log: Callable[[str], None]) -> None:
+    """V1 on the rebuild's large data set (1,000,000 events in the full run)."""
+    from scripts.bench import verify, workloads
+
+    clock = workloads.FakeClock(data.last_time)
+    app = workloads.casetrail_app(url, clock)
+    try:
+        hot = workloads.HotCases(app, 20)
+        verify.measure(app, s.repeats, lambda n: workloads.run_commands(app, hot, n), verify.NEW_EVENTS, figs, log)
+    except Exception as e:  # noqa: BLE001 - recorded in the results
+        figs["V1"] = Figure("V1", not_measured=f"failed: {type(e).__name__}: {str(e)[:300]}")
+        log(f"V1 {figs['V1'].not_measured}")
     finally:
         app.close()
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from scripts.bench.report import Figure
 
+NEW_EVENTS = 100  # events written between the checkpoint and the incremental verify
+
 
 def scan_sha256(app: Any, page: int = 2000) -> tuple[int, float]:
     """(events, seconds) to read every stored event and SHA-256 its topic and state."""

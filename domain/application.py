@@ -32,6 +32,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from domain.audit import ledger as _ledger  # noqa: F401  (its stored events must decode in every process)
 from domain.audit.access import AccessLedger
+from domain.authcache import AuthCache
 from domain.directory import StaffDirectory
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.calendar import BusinessCalendar, load_calendar
@@ -116,6 +117,7 @@ class CaseTrail(ChainedApplication):
         # Commands decide on copies of the cases committed last (domain/committed.py).
         size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
         self._committed = CommittedCases(size) if size > 0 else None
+        self._auth = AuthCache()
         self._writers = KeyedLocks()  # domain/storage/locks.py
         self.directory = StaffDirectory(self)  # who an escalation reaches (domain/directory.py)
         self._access: AccessLedger | None = None
@@ -253,8 +255,15 @@ class CaseTrail(ChainedApplication):
         return record if isinstance(record, ApiToken) else None
 
     def authenticate(self, token: str) -> Actor:
-        record = self._token(token)
+        """The actor of a valid token; unchanged tokens resolve with one read (``domain.authcache``)."""
         now = self.clock()
+        hashed = token_hash(token) if isinstance(token, str) and token.startswith("ct_") and len(token) <= 100 \
+            else None
+        if hashed is not None:
+            known = self._auth.get(hashed, self.recorder, now)
+            if known is not None:
+                return known
+        record = self._token(token)
         if record is not None and record.revoked:
             raise AuthenticationFailed(f"the token {record.token_id} was revoked")
         if record is not None and record.expired(now):
@@ -266,7 +275,10 @@ class CaseTrail(ChainedApplication):
         staff = self.get_staff(record.staff_id)
         if not staff.active:
             raise AuthenticationFailed("staff member is not active")
-        return staff.as_actor()
+        actor = staff.as_actor()
+        if hashed is not None:
+            self._auth.put(hashed, actor, record, staff)
+        return actor
 
     # --------------------------------------------------------------- cases
     def get_case(self, case_id: UUID | str, version: int | None = None) -> Case:

@@ -28,6 +28,7 @@ PROBLEM_STATUSES = {
     401: "Missing, unknown, expired or revoked token",
     403: "The caller's roles do not allow this",
     404: "No such case, case type, action or version",
+    406: "None of the media types in `Accept` can be given (see `supported`)",
     409: "Version conflict (see `current_version`) or already taken",
     413: "Request body over 1 MiB",
     415: "Unsupported Content-Type",

@@ -20,13 +20,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from api import audit, case_types, cases, events, imports, ops, privacy, read_models
+from api import audit, case_types, cases, events, imports, ops, privacy, read_models, reference
 from api.console import ConsoleMount
 from api.logging import configure_logging
 from api.metrics import Metrics
 from api.middleware import RequestLifecycle
 from api.openapi import document
-from api.ops import docs_page
 from api.problems import exception_handlers
 from api.server import install_quiet_accept_errors
 from domain.application import CaseTrail
@@ -40,7 +39,8 @@ class Section(Protocol):
 
 
 SECTIONS: tuple[Section, ...] = (
-    ops,          # /healthz /readyz /metrics /openapi.json /docs
+    ops,          # /healthz /readyz /metrics /openapi.json
+    reference,    # /docs (Swagger UI over /openapi.json, served offline)
     cases,        # POST /v1/cases, GET /v1/cases/{id}, POST .../actions/{action}, GET .../history
     case_types,   # GET /v1/case-types, GET /v1/case-types/{type}
     events,       # GET /v1/events (JSON pages or text/event-stream)
@@ -113,5 +113,4 @@ def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
     starlette.state.casetrail = casetrail
     starlette.state.metrics = metrics
     starlette.state.openapi = spec
-    starlette.state.docs_html = docs_page(spec)
     return starlette

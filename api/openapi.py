@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import Any
 
+from api import examples
 from domain.model.fields import FieldSpec
 from domain.model.registry import CaseTypeRegistry
 
@@ -337,6 +338,7 @@ def document(sections: Iterable[Paths], registry: CaseTypeRegistry, *,
     schemas = {**deepcopy(SCHEMAS), "CaseCreate": case_create_schema(registry), **dict(extra_schemas or {})}
     paths = merge_paths(*sections)
     _case_list_values(paths, registry)
+    examples.attach(paths)  # an example request and answer per operation (api/examples.json)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -362,6 +362,9 @@ def _case_list_values(paths: dict[str, Any], registry: CaseTypeRegistry) -> None
         if param.get("in") == "query" and param["name"] in ("type", "status"):
             names = registry.names() if param["name"] == "type" else states
             param["schema"] = {"type": "string", "maxLength": 2000, "pattern": _one_or_more(names)}
+    for param in paths.get("/v1/case-types/{type}", {}).get("get", {}).get("parameters", []):
+        if param.get("in") == "path" and param["name"] == "type":  # the types in force (others: 404)
+            param["schema"] = {"type": "string", "enum": sorted(registry.names())}
 
 
 def document(sections: Iterable[Paths], registry: CaseTypeRegistry, *,

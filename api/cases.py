@@ -227,13 +227,19 @@ routes = [
 # ----------------------------------------------------------------------- OpenAPI
 WRITE_HEADERS = {"ETag": oa.ETAG_HEADER, "X-Casetrail-Position": oa.POSITION_HEADER}
 CASE_VIEW = oa.content(oa.ref("CaseView"))
+# what a client does next with a new case (OpenAPI links; schemathesis's stateful checks follow them)
+CASE_LINKS = {name: {"operationId": op, "parameters": {"case_id": "$response.body#/id"},
+                     "description": description}
+              for name, op, description in (("GetCase", "getCase", "the case, by its id"),
+                                            ("TakeAction", "takeAction", "an action on the case"),
+                                            ("CaseHistory", "caseHistory", "the case's events"))}
 
 paths = {
     "/v1/cases": {"post": oa.operation(
         "openCase", "Open a case", tag="cases",
         description="Opens a case of any type. `occurred_at` may only be given by an importer.",
         parameters=[oa.IDEMPOTENCY_KEY], body=oa.ref("CaseCreate"),
-        responses={"201": {"description": "The new case", "content": CASE_VIEW, "headers": {
+        responses={"201": {"description": "The new case", "content": CASE_VIEW, "links": CASE_LINKS, "headers": {
             **WRITE_HEADERS, "Location": {"schema": {"type": "string"}, "description": "/v1/cases/{id}"}}},
                    "200": {"description": "An idempotent replay whose original answer was 200",
                            "content": CASE_VIEW, "headers": WRITE_HEADERS}},

@@ -190,3 +190,28 @@ def test_every_check_schemathesis_has_is_on() -> None:
             "ignored_auth", "missing_required_header", "unsupported_method"} <= names
     for name in names:
         assert schema.config.checks.get_by_name(name=name).enabled, name
+
+
+class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    """Open a case, then follow the document's links (show it, act on it, read its history), judged by
+    every check; the stateful ones (ensure_resource_availability, use_after_free) need these links."""
+
+    token = ""
+
+    def before_call(self, case: Any) -> None:
+        for name in ("assignee", "escalated_to"):  # staff of the roster, as in the test above
+            if isinstance(case.query, dict) and name in case.query:
+                case.query[name] = "boss"
+
+    def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+        return {"headers": {"Authorization": f"Bearer {self.token}"}}
+
+    def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+        case.validate_response(response, checks=ALL_CHECKS, additional_checks=[domain_refusals_only],
+                               transport_kwargs=kwargs)
+
+
+def test_the_links_lead_where_they_say(token: str) -> None:
+    Workflow.token = token
+    Workflow.run(settings=settings(max_examples=10, stateful_step_count=4, deadline=None, derandomize=True,
+                                   suppress_health_check=list(HealthCheck)))

@@ -20,13 +20,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from api import audit, case_types, cases, events, imports, ops, privacy, read_models, staff, webhooks
+from api import audit, case_types, cases, events, imports, ops, privacy, read_models, reference, staff, webhooks
 from api.console import ConsoleMount
 from api.logging import configure_logging
 from api.metrics import Metrics
 from api.middleware import RequestLifecycle
 from api.openapi import document
-from api.ops import docs_page
 from api.problems import exception_handlers
 from api.rate_limit import RateLimit
 from api.server import install_quiet_accept_errors
@@ -41,7 +40,8 @@ class Section(Protocol):
 
 
 SECTIONS: tuple[Section, ...] = (
-    ops,          # /healthz /readyz /metrics /openapi.json /docs
+    ops,          # /healthz /readyz /metrics /openapi.json
+    reference,    # /docs (Swagger UI over /openapi.json, served offline)
     cases,        # POST /v1/cases, GET /v1/cases/{id}, POST .../actions/{action}, GET .../history
     case_types,   # GET /v1/case-types, GET /v1/case-types/{type}
     events,       # GET /v1/events (JSON pages or text/event-stream)
@@ -117,5 +117,4 @@ def create_app(app: CaseTrail | None = None, *, database_url: str | None = None,
     starlette.state.rate_limit = RateLimit.from_env()  # per token, per process (api/rate_limit.py)
     starlette.state.metrics = metrics
     starlette.state.openapi = spec
-    starlette.state.docs_html = docs_page(spec)
     return starlette

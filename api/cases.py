@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import openapi as oa
-from api import params
+from api import params, validation
 from api.auth import authenticate, authenticate_writer
 from api.negotiation import canonical, read_body, render
 from api.problems import Problem, bad_request, invalid
@@ -33,10 +33,8 @@ from domain.audit.access import record_read
 from domain.model.actor import Actor, CommandContext
 from domain.model.case import Case
 from domain.model.errors import UnknownAction, VersionConflict
-from domain.model.fields import parse_time
 from domain.model.idempotency import fingerprint
 
-CREATE_KEYS = ("type", "title", "customer", "fields", "channel", "occurred_at")
 MAX_VERSION = 2**31 - 1
 
 
@@ -126,24 +124,8 @@ async def open_case(request: Request) -> Response:
     body = await read_body(request)
     if not isinstance(body, dict):
         raise invalid("the body must be an object: {\"type\", \"title\", \"customer\", \"fields\", ...}")
-    unknown = sorted(set(body) - set(CREATE_KEYS))
-    if unknown:
-        raise invalid(f"unknown fields {unknown}; allowed: {list(CREATE_KEYS)}",
-                      [{"field": k, "problem": "unknown field"} for k in unknown])
-    if not isinstance(body.get("type"), str):
-        raise invalid("type must be the name of a case type (see GET /v1/case-types)",
-                      [{"field": "type", "problem": "is required and must be a string"}])
-    channel = body.get("channel")
-    if channel is not None:
-        if not isinstance(channel, str) or len(channel) > 500:
-            raise invalid("channel must be a string of at most 500 characters",
-                          [{"field": "channel", "problem": "must be a string"}])
-    occurred_at = None
-    if body.get("occurred_at") is not None:
-        try:
-            occurred_at = parse_time(params.rfc3339(str(body["occurred_at"])))
-        except ValueError as e:
-            raise invalid(f"occurred_at {e}", [{"field": "occurred_at", "problem": str(e)}]) from None
+    # every problem at once: the HTTP layer's and, when it finds one, the domain's (api.validation)
+    occurred_at = await run_in_threadpool(validation.check_open, app, body)
     idem = idempotency(request, body)
     result = await run_in_threadpool(
         app.open, actor, body["type"], body.get("title"), body.get("customer"), body.get("fields"),
@@ -201,24 +183,23 @@ async def take_action(request: Request) -> Response:
     if not isinstance(body, dict):
         raise invalid(f"{action}: the body must be an object of the action's fields")
     data = dict(body)
+    errors: list[dict[str, str]] = []
     expected = data.pop("expected_version", None)
     if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)
                                  or not 0 <= expected <= MAX_VERSION):
-        raise invalid("expected_version must be a non-negative integer",
-                      [{"field": "expected_version", "problem": "must be a non-negative integer"}])
+        errors.append({"field": "expected_version", "problem": f"must be an integer from 0 to {MAX_VERSION}"})
+        expected = None
+    occurred_at = validation.time_member(data, "occurred_at", errors)
+    data.pop("occurred_at", None)
+    if errors:  # with the action's own field problems, in one refusal
+        errors += await run_in_threadpool(validation.action_problems, app, case_id, action, data)
+        raise validation.refusal(f"{action}: invalid fields", errors)
     header_version = if_match(request)
     if header_version is not None and expected is not None and header_version != expected:
         current = (await run_in_threadpool(app.get_case, case_id)).version
         raise VersionConflict(f"If-Match says version {header_version}, expected_version says {expected}; "
                               f"the case is at version {current}", current_version=current)
     expected = header_version if header_version is not None else expected
-    occurred_at = None
-    raw_at = data.pop("occurred_at", None)
-    if raw_at is not None:
-        try:
-            occurred_at = parse_time(params.rfc3339(str(raw_at)))
-        except ValueError as e:
-            raise invalid(f"occurred_at {e}", [{"field": "occurred_at", "problem": str(e)}]) from None
     idem = idempotency(request, body, header_version)
     result = await run_in_threadpool(
         lambda: app.take_action(actor, case_id, action, data, expected_version=expected,
@@ -246,13 +227,19 @@ routes = [
 # ----------------------------------------------------------------------- OpenAPI
 WRITE_HEADERS = {"ETag": oa.ETAG_HEADER, "X-Casetrail-Position": oa.POSITION_HEADER}
 CASE_VIEW = oa.content(oa.ref("CaseView"))
+# what a client does next with a new case (OpenAPI links; schemathesis's stateful checks follow them)
+CASE_LINKS = {name: {"operationId": op, "parameters": {"case_id": "$response.body#/id"},
+                     "description": description}
+              for name, op, description in (("GetCase", "getCase", "the case, by its id"),
+                                            ("TakeAction", "takeAction", "an action on the case"),
+                                            ("CaseHistory", "caseHistory", "the case's events"))}
 
 paths = {
     "/v1/cases": {"post": oa.operation(
         "openCase", "Open a case", tag="cases",
         description="Opens a case of any type. `occurred_at` may only be given by an importer.",
         parameters=[oa.IDEMPOTENCY_KEY], body=oa.ref("CaseCreate"),
-        responses={"201": {"description": "The new case", "content": CASE_VIEW, "headers": {
+        responses={"201": {"description": "The new case", "content": CASE_VIEW, "links": CASE_LINKS, "headers": {
             **WRITE_HEADERS, "Location": {"schema": {"type": "string"}, "description": "/v1/cases/{id}"}}},
                    "200": {"description": "An idempotent replay whose original answer was 200",
                            "content": CASE_VIEW, "headers": WRITE_HEADERS}},

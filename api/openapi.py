@@ -12,11 +12,13 @@ component schemas, some of which are derived from the case-type files
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import Any
 
+from api import examples
 from domain.model.fields import FieldSpec
 from domain.model.registry import CaseTypeRegistry
 
@@ -28,6 +30,7 @@ PROBLEM_STATUSES = {
     401: "Missing, unknown, expired or revoked token",
     403: "The caller's roles do not allow this",
     404: "No such case, case type, action or version",
+    406: "None of the media types in `Accept` can be given (see `supported`)",
     409: "Version conflict (see `current_version`) or already taken",
     413: "Request body over 1 MiB",
     415: "Unsupported Content-Type",
@@ -117,13 +120,43 @@ def _field_schema(spec: FieldSpec) -> Schema:
             out["maximum"] = int(spec.max)
         return out
     if spec.type == "decimal":
-        return {"type": ["string", "integer"], "description": "decimal string, yuan (\"20000.00\")"}
+        whole: Schema = {"type": "integer", "minimum": -(10**13) + 1, "maximum": 10**13 - 1}
+        if spec.min is not None:
+            whole["minimum"] = max(whole["minimum"], math.ceil(spec.min))
+        if spec.max is not None:
+            whole["maximum"] = min(whole["maximum"], math.floor(spec.max))
+        bounds = "".join([f", at least {spec.min}" if spec.min is not None else "",
+                          f", at most {spec.max}" if spec.max is not None else ""])
+        return {"anyOf": [{"type": "string", "pattern": DECIMAL}, whole],
+                "description": f"yuan: a decimal string with at most 2 places (\"20000.00\") or an integer{bounds}"}
     if spec.type == "datetime":
         return {"type": "string", "format": "date-time"}
+    if spec.type == "date":
+        return {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    if spec.type == "pattern":
+        checked = " whose last character is its GB 11643 check digit" if spec.check == "gb11643" else ""
+        return {"type": "string", "maxLength": spec.max_length or 500, "pattern": f"^(?:{spec.pattern})$",
+                **({"description": f"an ID-card number{checked}"} if checked else {})}
+    if spec.type == "attachment":
+        return ATTACHMENT
+    if spec.type == "list" and spec.items is not None:
+        return {"type": "array", "maxItems": spec.max_items, "items": _object(spec.items)}
     out = {"type": "string", "maxLength": spec.max_length or (20000 if spec.type == "text" else 500)}
     if spec.required:
         out["pattern"] = "\\S"  # not empty, not only spaces
     return out
+
+
+DECIMAL = "^-?[0-9]{1,13}(?:\\.[0-9]{1,2})?$"
+ATTACHMENT: Schema = {
+    "type": "object", "description": "an attachment by reference (the bytes are not sent)",
+    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/\\\\]+$"},
+                   "media_type": {"type": "string", "pattern": "^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/"
+                                                               "[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$"},
+                   "size": {"type": "integer", "minimum": 0, "maximum": 10**12},
+                   "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+    "required": ["name", "media_type", "size", "sha256"], "additionalProperties": False,
+}
 
 
 def _property(spec: FieldSpec) -> Schema:
@@ -331,6 +364,9 @@ def _case_list_values(paths: dict[str, Any], registry: CaseTypeRegistry) -> None
         if param.get("in") == "query" and param["name"] in ("type", "status"):
             names = registry.names() if param["name"] == "type" else states
             param["schema"] = {"type": "string", "maxLength": 2000, "pattern": _one_or_more(names)}
+    for param in paths.get("/v1/case-types/{type}", {}).get("get", {}).get("parameters", []):
+        if param.get("in") == "path" and param["name"] == "type":  # the types in force (others: 404)
+            param["schema"] = {"type": "string", "enum": sorted(registry.names())}
 
 
 def _staff_roles(paths: dict[str, Any], registry: CaseTypeRegistry) -> None:
@@ -346,6 +382,7 @@ def document(sections: Iterable[Paths], registry: CaseTypeRegistry, *,
     paths = merge_paths(*sections)
     _case_list_values(paths, registry)
     _staff_roles(paths, registry)
+    examples.attach(paths)  # an example request and answer per operation (api/examples.json)
     return {
         "openapi": "3.1.0",
         "info": {

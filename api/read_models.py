@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import openapi as oa
-from api import params
+from api import params, tabular
 from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem, bad_request
@@ -96,8 +96,11 @@ def _require(actor: Actor, what: str, *, also: bool = False) -> None:
                       kind="forbidden", title="Role not allowed", allowed_roles=sorted(READ_ROLES[what]))
 
 
-async def _answer(request: Request, models: ReadModels, name: str, query: Callable[[], Any]) -> Response:
-    """Wait for ?min_position (bounded), run the query, render it with the position."""
+async def _answer(request: Request, models: ReadModels, name: str, query: Callable[[], Any],
+                  table: Callable[[Any, dict[str, str]], Response] | None = None) -> Response:
+    """Wait for ?min_position (bounded), run the query, render it with the position (as CSV with
+    ``table`` when the client prefers it: api.tabular)."""
+    as_csv = table is not None and tabular.wants_csv(request)
     min_position = params.int_param(request, "min_position", None, 0, MAX_POSITION)
 
     def run() -> tuple[Any, int]:
@@ -112,7 +115,16 @@ async def _answer(request: Request, models: ReadModels, name: str, query: Callab
             raise Problem(422, str(e), kind="invalid-query", title="Invalid query parameter") from None
 
     data, position = await run_in_threadpool(run)
-    return render(request, data, headers={"X-Casetrail-Position": str(position)})
+    headers = {"X-Casetrail-Position": str(position)}
+    if as_csv:
+        assert table is not None
+        return table(data, headers)
+    return render(request, data, headers=headers)
+
+
+def _csv_page(request: Request, item: dict[str, Any], name: str) -> Callable[[Any, dict[str, str]], Response]:
+    return lambda data, headers: tabular.csv_response(request, tabular.columns(item), data["items"], name,
+                                                      headers=headers, next_cursor=data["next_cursor"])
 
 
 def _page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
@@ -177,7 +189,8 @@ async def list_cases(request: Request) -> Response:
     now = datetime.now(UTC)
     response = await _answer(request, models, "case_state", lambda: _page(*models.list_cases(
         **kwargs, overdue=overdue, opened_from=opened_from, opened_to=opened_to, now=now, limit=limit,
-        cursor=cursor, escalated_to=escalated_to, q=q, sort=sort, phone_hash=phone_hash)))
+        cursor=cursor, escalated_to=escalated_to, q=q, sort=sort, phone_hash=phone_hash)),
+        _csv_page(request, CASE_ITEM, "cases.csv"))
     listed = {k: (",".join(v) if isinstance(v, list) else str(v)) for k, v in {
         **kwargs, "overdue": overdue_text, "opened_from": opened_from, "opened_to": opened_to, "cursor": cursor,
         "escalated_to": escalated_to, "q": q, "sort": sort, "phone_hash": phone_hash}.items() if v is not None}
@@ -197,8 +210,11 @@ async def staff_performance(request: Request) -> Response:
     by = request.query_params.get("by")
     if by not in (None, "day", "week", "month"):
         raise bad_request(f"by must be day, week or month, got {by[:40]!r}")
+    name = tabular.file_name("performance", staff_id, str(date_from), str(date_to))
     return await _answer(request, models, "staff_performance",
-                         lambda: models.staff_performance(staff_id, date_from, date_to, by))
+                         lambda: models.staff_performance(staff_id, date_from, date_to, by),
+                         lambda data, headers: tabular.csv_response(request, PERFORMANCE_COLUMNS,
+                                                                    tabular.report_rows(data), name, headers=headers))
 
 
 def _day(request: Request, name: str) -> date:
@@ -220,7 +236,10 @@ async def department_report(request: Request) -> Response:
     if not MONTH.match(month):
         raise bad_request(f"month is required: YYYY-MM, got {month[:40]!r}")
     models = read_models(request)
-    return await _answer(request, models, "staff_performance", lambda: models.department_report(department, month))
+    return await _answer(request, models, "staff_performance", lambda: models.department_report(department, month),
+                         lambda data, headers: tabular.csv_response(
+                             request, tabular.columns(REPORT), [data],
+                             tabular.file_name("department", department, month), headers=headers))
 
 
 async def audit_events(request: Request) -> Response:
@@ -233,7 +252,7 @@ async def audit_events(request: Request) -> Response:
     limit = params.int_param(request, "limit", 50, 1, MAX_LIMIT)
     cursor = _param(request, "cursor", 1000)
     response = await _answer(request, models, "audit_history", lambda: _page(*models.audit_events(
-        **filters, limit=limit, cursor=cursor)))
+        **filters, limit=limit, cursor=cursor)), _csv_page(request, AUDIT_ITEM, "audit-events.csv"))
     await run_in_threadpool(_record_read, request, actor, {k: str(v) for k, v in filters.items() if v is not None})
     return response
 
@@ -297,6 +316,8 @@ PERFORMANCE = {"type": "object", "properties": {
     "staff_id": STR, "from": DAY, "to": DAY, "by": STR, **KPIS,
     "periods": {"type": "array", "items": {"type": "object", "properties": {"period": STR, **KPIS}}}},
     "required": ["staff_id", "from", "to", *KPIS]}
+PERFORMANCE_COLUMNS = ["staff_id", "from", "to", "by", "period",
+                       *tabular.columns({"properties": KPIS})]  # CSV: one row per period ("all": the range)
 REPORT = {"type": "object", "properties": {
     "department": STR, "month": STR, "complaints_received": INT, "complaints_handled": INT,
     "handling_rate_pct": PCT, "handling_rate_target_pct": oa.nullable(NUM),
@@ -313,8 +334,11 @@ def _page_schema(item: dict[str, Any]) -> dict[str, Any]:
                                              "next_cursor": oa.nullable(STR)}, "required": ["items", "next_cursor"]}
 
 
-def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"200": {"description": description, "content": oa.content(schema), "headers": POSITION}}
+def _ok(description: str, schema: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    return {"200": {"description": description, "content": {**oa.content(schema), **table},
+                    "headers": {**POSITION, **tabular.HEADERS}}}
+
+
 
 
 paths = {
@@ -338,16 +362,21 @@ paths = {
                              "by a keyed hash, the number is not stored)"),
                     oa.query("opened_from", TIME_OR_DATE, "opened at or after"),
                     oa.query("opened_to", TIME_OR_DATE, "opened before"), LIMIT, CURSOR, MIN_POSITION],
-        responses=_ok("A page of cases", _page_schema(CASE_ITEM)), problems=[400, 422])},
+        responses=_ok("A page of cases", _page_schema(CASE_ITEM), tabular.media(
+            CASE_ITEM, "the page as CSV, one row per case; the next page in the Link header")),
+        problems=[400, 406, 422])},
     "/v1/staff/{staff_id}/performance": {"get": oa.operation(
         "staffPerformance", "A staff member's KPIs over a range of days", tag="reports",
-        description="Definitions: projections/kpi.py. Visible to the member, supervisors, department heads, "
+        description="Visible to the member, supervisors, department heads, "
                     "the general manager and reviewers. `by=day|week|month` adds per-period figures.",
         parameters=[oa.path_param("staff_id", {"type": "string", "maxLength": 64}, "staff id"),
                     oa.query("from", DAY, "first day (inclusive)", required=True),
                     oa.query("to", DAY, "last day (inclusive)", required=True),
                     oa.query("by", {"enum": ["day", "week", "month"]}, "also per period"), MIN_POSITION],
-        responses=_ok("The staff member's KPIs", PERFORMANCE), problems=[400, 403, 422])},
+        responses=_ok("The staff member's KPIs", PERFORMANCE, {tabular.CSV: {"schema": {
+            "type": "string", "description": "one row for the range (period `all`), then one per period; "
+                                             f"columns: {', '.join(PERFORMANCE_COLUMNS)}"}}}),
+        problems=[400, 403, 406, 422])},
     "/v1/reports/departments/{department}": {"get": oa.operation(
         "departmentReport", "A department's monthly complaint report (001 B§10)", tag="reports",
         description="Complaints received / handled, return-visit rate, satisfaction rate and valid "
@@ -357,7 +386,8 @@ paths = {
         parameters=[oa.path_param("department", {"type": "string", "maxLength": 64}, "department"),
                     oa.query("month", {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}, "YYYY-MM",
                              required=True), MIN_POSITION],
-        responses=_ok("The report", REPORT), problems=[400, 403, 422])},
+        responses=_ok("The report", REPORT, tabular.media(REPORT, "the report as one CSV row")),
+        problems=[400, 403, 406, 422])},
     "/v1/audit/events": {"get": oa.operation(
         "auditEvents", "The global audit log (audit_history read model)", tag="audit",
         description="Every case, staff and token event in time order, with a one-line summary and the "
@@ -366,6 +396,10 @@ paths = {
                     oa.query("case_id", {"type": "string", "maxLength": 64}, "only events of this case"),
                     oa.query("from", TIME_OR_DATE, "occurred at or after"),
                     oa.query("to", TIME_OR_DATE, "occurred before"), LIMIT, CURSOR, MIN_POSITION],
-        responses=_ok("A page of audit entries", _page_schema(AUDIT_ITEM)), problems=[400, 403, 422])},
+        responses=_ok("A page of audit entries", _page_schema(AUDIT_ITEM), tabular.media(
+            AUDIT_ITEM, "the page as CSV, one row per event; the next page in the Link header")),
+        problems=[400, 403, 406, 422])},
 }
+for _item in paths.values():
+    _item["get"]["description"] = _item["get"].get("description", "") + tabular.NOTE
 openapi_paths = paths

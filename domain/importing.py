@@ -25,8 +25,10 @@ from domain.application import CaseTrail, CommandResult, typed  # noqa: E402  (i
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.case import Case
 from domain.model.errors import DomainError, InvalidFields, RoleNotAllowed, VersionConflict
+from domain.model.fields import validate_fields
 from domain.model.moments import parse_time
 from domain.model.numbering import series_key
+from domain.model.opening import Problems, collect, opening_values, refuse
 from domain.model.uniqueness import check_requirements, plan_keys
 from domain.storage.retry import retrying
 
@@ -58,54 +60,74 @@ class ImportRequest:
     actions: tuple[ImportedAction, ...]
 
 
-def _time(value: Any, where: str) -> datetime:
+def _time(value: Any, where: str, errors: Problems) -> datetime | None:
     try:
         if not isinstance(value, str):
             raise ValueError("is required: an RFC 3339 time with offset")
         return parse_time(value)
     except ValueError as e:
-        raise InvalidFields(f"{where}: {e}", errors=[{"field": where, "problem": str(e)}]) from None
+        errors.append({"field": where, "problem": str(e)})
+        return None
 
 
 def parse_import(body: Any, now: datetime) -> ImportRequest:
-    """Check the shape of an import request (times in order, none in the future)."""
-    if not isinstance(body, Mapping) or set(body) - {"case", "actions"} or not isinstance(body.get("case"), Mapping):
+    """Check the shape of an import request (times in order, none in the future); one ``InvalidFields``
+    names every problem found, each with its path (``case.title``, ``actions[2].occurred_at``)."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("case"), Mapping):
         raise InvalidFields('an import is {"case": {...}, "actions": [...]}',
                             errors=[{"field": "case", "problem": "is required: the open body with occurred_at"}])
+    errors: Problems = [{"field": k, "problem": "unknown field; allowed: ['case', 'actions']"}
+                        for k in sorted(set(body) - {"case", "actions"})]
     case = dict(body["case"])
-    unknown = sorted(set(case) - set(CASE_KEYS))
-    if unknown:
-        raise InvalidFields(f"case: unknown fields {unknown}; allowed: {list(CASE_KEYS)}",
-                            errors=[{"field": f"case.{k}", "problem": "unknown field"} for k in unknown])
-    opened = _time(case.pop("occurred_at", None), "case.occurred_at")
+    errors += [{"field": f"case.{k}", "problem": f"unknown field; allowed: {list(CASE_KEYS)}"}
+               for k in sorted(set(case) - set(CASE_KEYS))]
+    opened = _time(case.pop("occurred_at", None), "case.occurred_at", errors)
     raw = body.get("actions", [])
     if not isinstance(raw, list) or len(raw) > MAX_ACTIONS:
-        raise InvalidFields(f"actions must be a list of at most {MAX_ACTIONS} actions",
-                            errors=[{"field": "actions", "problem": "must be a list"}])
+        errors.append({"field": "actions", "problem": f"must be a list of at most {MAX_ACTIONS} actions"})
+        raw = []
     actions, last = [], opened
     for i, item in enumerate(raw):
         where = f"actions[{i}]"
-        if not isinstance(item, Mapping) or set(item) - set(ACTION_KEYS) or not isinstance(item.get("action"), str):
-            raise InvalidFields(f"{where} must be {{\"action\", \"actor\"?, \"occurred_at\", \"data\"?}}",
-                                errors=[{"field": where, "problem": "malformed action"}])
+        if not isinstance(item, Mapping):
+            errors.append({"field": where, "problem": 'must be {"action", "actor"?, "occurred_at", "data"?}'})
+            continue
+        errors += [{"field": f"{where}.{k}", "problem": f"unknown field; allowed: {list(ACTION_KEYS)}"}
+                   for k in sorted(set(item) - set(ACTION_KEYS), key=str)]
+        if not isinstance(item.get("action"), str):
+            errors.append({"field": f"{where}.action", "problem": "is required: the name of an action"})
         actor = item.get("actor")
         if actor is not None and (not isinstance(actor, str) or not 0 < len(actor) <= 100):
-            raise InvalidFields(f"{where}.actor must be a staff id or a name (1-100 characters)",
-                                errors=[{"field": f"{where}.actor", "problem": "must be a string"}])
+            errors.append({"field": f"{where}.actor", "problem": "must be a staff id or a name (1-100 characters)"})
         data = item.get("data") or {}
         if not isinstance(data, Mapping):
-            raise InvalidFields(f"{where}.data must be an object", errors=[{"field": f"{where}.data",
-                                                                            "problem": "must be an object"}])
-        at = _time(item.get("occurred_at"), f"{where}.occurred_at")
-        if at < last:
-            raise InvalidFields(f"{where}.occurred_at is before the previous event",
-                                errors=[{"field": f"{where}.occurred_at", "problem": "is before the previous event"}])
-        last = at
-        actions.append(ImportedAction(item["action"], actor, at, dict(data)))
-    if last > now + FUTURE_SLACK:
-        raise InvalidFields("an imported event is in the future",
-                            errors=[{"field": "occurred_at", "problem": "is in the future"}])
+            errors.append({"field": f"{where}.data", "problem": "must be an object"})
+            data = {}
+        at = _time(item.get("occurred_at"), f"{where}.occurred_at", errors)
+        if at is not None and last is not None and at < last:
+            errors.append({"field": f"{where}.occurred_at", "problem": "is before the previous event"})
+        last = at or last
+        if at is not None:
+            actions.append(ImportedAction(str(item.get("action")), actor, at, dict(data)))
+    if last is not None and last > now + FUTURE_SLACK:
+        errors.append({"field": "occurred_at", "problem": "an imported event is in the future"})
+    refuse(errors, "the import is malformed")
+    assert opened is not None
     return ImportRequest(case, opened, tuple(actions))
+
+
+def _field_problems(ct: Any, request: ImportRequest) -> Problems:
+    """Every problem of the case's opening values and of each action's fields (state aside: the
+    actions' order is checked while they are applied), with paths into the import body."""
+    c = request.case
+    errors: Problems = [{"field": f"case.{e['field']}", "problem": e["problem"]}
+                        for e in opening_values(ct, c.get("title"), c.get("customer"), c.get("fields"),
+                                                c.get("channel"))[2]]
+    for i, item in enumerate(request.actions):
+        spec = ct.actions.get(item.action)
+        if spec is not None:  # an unknown action is refused in its turn (action_index), like a state refusal
+            collect(errors, f"actions[{i}].data", lambda s=spec, d=item.data: validate_fields(s.fields, d, what="data"))
+    return errors
 
 
 def import_case(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = CommandContext(),
@@ -115,6 +137,7 @@ def import_case(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = C
         raise RoleNotAllowed("importing cases needs the importer role", allowed_roles=["importer"])
     request = parse_import(body, app.clock())
     ct = app.registry.get(request.case.get("type"))  # type: ignore[arg-type]
+    refuse(_field_problems(ct, request), "the import is invalid")  # every invalid field before any rule
 
     def once(_fresh: bool) -> CommandResult:
         replayed = app._replay(actor, idempotency)

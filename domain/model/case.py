@@ -50,6 +50,7 @@ from domain.model.expressions import ExpressionFailed, computed
 from domain.model.fields import validate_fields
 from domain.model.guards import check_guards, guards_hold
 from domain.model.moments import moments, parse_time
+from domain.model.opening import opening_values, refuse
 from domain.model.rederive import check_constraints, check_downgrades, check_locked, gating_paths, rederive_approvals
 from domain.model.topics import register_moved
 
@@ -186,20 +187,9 @@ class Case(PlainCopy, Aggregate):
                 f"opening a {case_type.name} needs one of the roles {list(case_type.open_roles)}",
                 allowed_roles=list(case_type.open_roles),
             )
-        if not isinstance(title, str) or not title.strip() or len(title) > 200:
-            raise InvalidFields("title must be a non-empty string of at most 200 characters",
-                                errors=[{"field": "title", "problem": "must be 1-200 characters"}])
-        customer_v = validate_fields(case_type.customer, customer, what="customer")
-        fields_in = dict(fields or {}) if isinstance(fields, Mapping) else fields
-        if channel is not None:
-            if "channel" not in case_type.fields:
-                raise InvalidFields(f"a {case_type.name} has no channel",
-                                    errors=[{"field": "channel", "problem": "unknown field"}])
-            if isinstance(fields_in, dict) and fields_in.setdefault("channel", channel) != channel:
-                raise InvalidFields("channel and fields.channel differ",
-                                    errors=[{"field": "channel", "problem": "differs from fields.channel"}])
-        given = {k: v for k, v in case_type.fields.items() if not v.set_by_action}
-        fields_v = validate_fields(given, fields_in, what="fields")
+        customer_v, fields_v, errors = opening_values(case_type, title, customer, fields, channel)
+        refuse(errors, f"opening a {case_type.name}")  # every invalid field at once (domain.model.opening)
+        assert isinstance(title, str)
         context = {"fields": fields_v, "customer": customer_v, "type": case_type.name, "status":
                    case_type.initial_state, **moments(at, calendar.zone)}
         named = {f"fields.{k}" for k in fields_v} | {f"customer.{k}" for k in customer_v}

@@ -106,6 +106,10 @@ def test_first_admin_serve_open_a_case_and_verify(base_venv: Path, database_url:
         assert opened.json()["number"].startswith("TS-")
         metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {admin_token}"})
         assert metrics.status_code == 200
+        for asset in ("/docs", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/casetrail-docs.js"):
+            assert httpx.get(f"{base}{asset}").status_code == 200, asset  # package data of the wheel
+        spec = httpx.get(f"{base}/openapi.json").json()  # with its examples (api/examples.json)
+        assert "example" in spec["paths"]["/v1/cases"]["post"]["requestBody"]["content"]["application/json"]
     verified = run(base_venv, "audit", "verify", url=database_url, cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "OK" in verified.stdout and "1 cases" in verified.stdout

@@ -45,7 +45,7 @@ def test_operator_types_work_in_every_process(database_url: str, tmp_path: Path)
                                                       "fields": {"amount": "3000.00", "repay_by": "2026-02-30",
                                                                  "id_number": "110105194912310021"}})
         assert bad.status_code == 422, bad.text  # a date that does not exist, an ID number that fails its check
-        assert {e["field"] for e in bad.json()["errors"]} >= {"repay_by", "id_number"}, bad.text
+        assert {e["field"] for e in bad.json()["errors"]} >= {"fields.repay_by", "fields.id_number"}, bad.text
         receipt = {"name": "借款单.pdf", "media_type": "application/pdf", "size": 2048, "sha256": "0f" * 32}
         opened = server["agent"].post("/v1/cases", json={
             "type": "cash_advance", "title": "差旅借支", "customer": {},

@@ -10,8 +10,8 @@ with a token must not be a 401, so a refusal cannot be a 404 in disguise.
 
 Public by decision: ``/v1/audit/public-key`` (what outside auditors verify with),
 ``/healthz``, ``/readyz``, ``/openapi.json`` and
-``/docs`` (the OpenAPI document rendered as HTML, nothing more, so a browser
-can open it). ``/metrics`` needs a token (an admin's will do).
+``/docs`` and its assets (the interactive reference over the OpenAPI document,
+nothing more, so a browser can open it). ``/metrics`` needs a token (an admin's will do).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/v1/audit/public-key"}
+PUBLIC = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css",
+          "/docs/casetrail-docs.js", "/v1/audit/public-key"}
 CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
 NO_TOKEN: list[dict[str, str]] = [
     {}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Bearer "},

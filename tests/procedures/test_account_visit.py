@@ -88,7 +88,7 @@ def test_the_order_is_signed_where_needed_and_the_next_visit_keeps_the_rhythm(wo
 def test_what_the_visit_records_is_not_given_on_opening_and_a_plan_is_not_for_the_past(world: ApiWorld) -> None:
     out = world.open_view("account_visit", by="seller", customer=CLIENT, status=422, fields={
         "account_manager": "seller", "planned_on": "2026-11-18", "feedback": "满意", "spot_check": "confirmed"})
-    assert sorted(e["field"] for e in out["errors"]) == ["feedback", "spot_check"]
+    assert sorted(e["field"] for e in out["errors"]) == ["fields.feedback", "fields.spot_check"]
     out = world.open_view("account_visit", by="seller", customer=CLIENT, status=422, fields={
         "account_manager": "seller", "planned_on": "2026-11-13"})
     assert [e["field"] for e in out["errors"]] == ["planned_on"]

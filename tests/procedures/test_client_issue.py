@@ -42,7 +42,7 @@ def test_an_issue_is_reported_resolved_and_closed_by_the_department_head(world: 
 def test_an_issue_needs_its_description(world: ApiWorld) -> None:
     out = issue(world, status=422, description="")
     assert out["type"] == PROBLEM + "invalid-fields"
-    assert [e["field"] for e in out["errors"]] == ["description"]
+    assert [e["field"] for e in out["errors"]] == ["fields.description"]
 
 
 def test_an_issue_unresolved_after_three_working_days_reaches_the_general_manager(world: ApiWorld) -> None:

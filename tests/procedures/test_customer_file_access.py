@@ -29,8 +29,8 @@ def request(world: ApiWorld, by: str = "seller", status: int = 201, **fields: An
 def test_a_request_names_the_files_and_why(world: ApiWorld) -> None:
     missing = world.open_view("customer_file_access", by="seller", customer={}, fields={}, status=422)
     assert missing["type"] == PROBLEMS + "invalid-fields"
-    assert {e["field"] for e in missing["errors"]} == {"files", "purpose"}
-    assert request(world, files=[{"file_no": "KH-1"}], status=422)["errors"][0]["field"] == "files"
+    assert {e["field"] for e in missing["errors"]} == {"fields.files", "fields.purpose"}
+    assert request(world, files=[{"file_no": "KH-1"}], status=422)["errors"][0]["field"] == "fields.files"
     assert request(world, by="technician", status=403)["type"] == PROBLEMS + "forbidden"
     assert request(world)["number"].startswith("DACY-202611-")
 

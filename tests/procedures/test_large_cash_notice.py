@@ -41,7 +41,7 @@ def test_the_notice_is_acknowledged_the_cash_drawn_and_paid_out(world: ApiWorld)
 def test_only_more_than_ten_thousand_and_only_finance_acts(world: ApiWorld) -> None:
     out = notice(world, status=422, amount="10000.00", pay_on="2026-11-31")
     assert out["type"] == PROBLEM + "invalid-fields"
-    assert sorted(e["field"] for e in out["errors"]) == ["amount", "pay_on"]
+    assert sorted(e["field"] for e in out["errors"]) == ["fields.amount", "fields.pay_on"]
     out = notice(world, status=422, pay_on="2026-11-18")  # Monday for Wednesday: two days only
     assert [e["field"] for e in out["errors"]] == ["pay_on"]
     assert "提前三天" in out["detail"]

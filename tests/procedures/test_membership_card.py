@@ -37,7 +37,7 @@ def test_a_proxy_needs_name_and_id_number_and_a_self_applicant_may_supplement_it
     assert [e["field"] for e in proxy["errors"]] == ["proxy_id_number"]
     bad = world.open_view("membership_card", customer=HOUSEHOLD, status=422,
                           fields={"applicant": "proxy", "proxy_name": "王强", "proxy_id_number": "110105194912310022"})
-    assert [e["field"] for e in bad["errors"]] == ["proxy_id_number"]  # a wrong GB 11643 check digit
+    assert [e["field"] for e in bad["errors"]] == ["fields.proxy_id_number"]  # a wrong GB 11643 check digit
     card = world.open_view("membership_card", customer=HOUSEHOLD,
                            fields={"applicant": "proxy", "proxy_name": "王强", "proxy_id_number": "11010519491231002X"})
     assert card["fields"]["applicant"] == "proxy"

@@ -64,7 +64,7 @@ def test_documents_order_and_roles_are_checked(world: ApiWorld) -> None:
     missing = world.open_view("move_in", customer=OWNER, status=422,
                               fields={"unit": "9-9-909", "countersign_sheet": doc("会签单.pdf")})
     assert missing["type"] == PROBLEMS + "invalid-fields"
-    assert missing["errors"] == [{"field": "move_in_notice", "problem": "is required"}]
+    assert missing["errors"] == [{"field": "fields.move_in_notice", "problem": "is required"}]
 
     case = open_move_in(world)
     skipped = world.do(case, "record_payment", "cashier", property_fee="1.00", maintenance_fund="1.00",

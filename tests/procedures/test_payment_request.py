@@ -131,7 +131,7 @@ def test_an_approver_rejects_or_sends_the_form_back(world: ApiWorld) -> None:
 def test_a_form_is_refused_with_invalid_fields(world: ApiWorld) -> None:
     out = request(world, status=422, amount="0.00", form="loan", originals=None)
     assert out["type"] == PROBLEM + "invalid-fields"
-    assert sorted(e["field"] for e in out["errors"]) == ["amount", "form", "originals"]
+    assert sorted(e["field"] for e in out["errors"]) == ["fields.amount", "fields.form", "fields.originals"]
 
 
 def test_cash_over_ten_thousand_needs_the_large_cash_notice(world: ApiWorld) -> None:

@@ -95,9 +95,9 @@ def test_stopping_work_reaches_the_general_manager_and_blocks_closing(world: Api
 def test_invalid_requests_are_refused(world: ApiWorld) -> None:
     out = inspection(world, stage="final", quantity=0, status=422)
     assert out["type"] == PROBLEM + "invalid-fields"
-    assert sorted(e["field"] for e in out["errors"]) == ["quantity", "stage"]
+    assert sorted(e["field"] for e in out["errors"]) == ["fields.quantity", "fields.stage"]
     out = inspection(world, status=422, disposition="concession", findings="无")
-    assert sorted(e["field"] for e in out["errors"]) == ["disposition", "findings"]  # QC's to write
+    assert sorted(e["field"] for e in out["errors"]) == ["fields.disposition", "fields.findings"]  # QC's to write
     case = inspection(world)
     world.do(case, "start", "quality_manager")
     out = world.do(case, "withdraw", "seller", status=422, reason="不需要了")

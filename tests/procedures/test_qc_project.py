@@ -40,7 +40,7 @@ def running(world: ApiWorld) -> dict[str, Any]:
 
 def test_the_topic_is_registered_before_the_group_plans(world: ApiWorld) -> None:
     missing = world.open_view("qc_project", by="agent", customer={}, fields={"topic": "x"}, status=422)
-    assert {e["field"] for e in missing["errors"]} == {"group_kind", "members"}
+    assert {e["field"] for e in missing["errors"]} == {"fields.group_kind", "fields.members"}
     case = formed(world)
     assert case["number"].startswith("QCKT-202611-")
     early = world.do(case, "submit_plan", "agent", status=422, **PLAN)

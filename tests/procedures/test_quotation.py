@@ -90,7 +90,7 @@ def test_prices_come_only_from_the_actions_and_a_sent_quote_is_never_corrected(w
     out = world.open_view("quotation", by="seller", customer=BUYER, status=422, fields={
         "product_kind": "custom", "product": "x", "quantity": 1, "guide_price": "10.00",
         "guide_price_source": "finance"})
-    assert sorted(e["field"] for e in out["errors"]) == ["guide_price", "guide_price_source"]
+    assert sorted(e["field"] for e in out["errors"]) == ["fields.guide_price", "fields.guide_price_source"]
     case = priced(world)
     out = world.do(case, "correct_field", "supervisor", status=422, field="guide_price", value="90.00",
                    reason="x")

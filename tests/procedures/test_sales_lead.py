@@ -83,9 +83,9 @@ def test_the_first_registration_owns_the_customer(world: ApiWorld) -> None:
 def test_invalid_leads_are_refused(world: ApiWorld) -> None:
     out = lead(world, customer={"name": "周经理", "phone": "8300-1234"}, status=422)
     assert out["type"] == PROBLEM + "invalid-fields"
-    assert [e["field"] for e in out["errors"]] == ["phone"]
+    assert [e["field"] for e in out["errors"]] == ["customer.phone"]
     out = lead(world, "walk_in", status=422)
-    assert [e["field"] for e in out["errors"]] == ["source"]
+    assert [e["field"] for e in out["errors"]] == ["fields.source"]
     out = lead(world, by="sales_manager", status=403)
     assert out["type"] == PROBLEM + "forbidden"
 

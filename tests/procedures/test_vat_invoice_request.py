@@ -70,10 +70,10 @@ def test_one_accumulating_request_per_customer(world: ApiWorld) -> None:
 def test_invalid_tax_ids_and_sales_are_refused(world: ApiWorld) -> None:
     out = request(world, customer={**BUYER, "tax_id": "914401-01"}, status=422)
     assert out["type"] == PROBLEM + "invalid-fields"
-    assert [e["field"] for e in out["errors"]] == ["tax_id"]
+    assert [e["field"] for e in out["errors"]] == ["customer.tax_id"]
     out = world.open_view("vat_invoice_request", by="seller", customer=BUYER, status=422,
                           fields={"invoice_title": "x", "invoice_number": "04412345"})
-    assert [e["field"] for e in out["errors"]] == ["invoice_number"]  # only issuing sets it
+    assert [e["field"] for e in out["errors"]] == ["fields.invoice_number"]  # only issuing sets it
     case = request(world)
     out = world.do(case, "add_sale", "seller", status=422, amount="-5.00")
     assert sorted(e["field"] for e in out["errors"]) == ["amount", "order_ref"]

@@ -75,7 +75,7 @@ def test_one_open_file_per_vehicle_and_kind(world: ApiWorld) -> None:
     assert twice["type"] == PROBLEMS + "duplicate" and twice["other_case"]["number"] == first["number"]
     assert file_for(world, "service_3dc", by="agent")["status"] == "pending"  # the same car's service file
     bad_vin = file_for(world, "sale_7dc", vin="LSVAU2180N21234IO", status=422)  # I and O are not in a VIN
-    assert [e["field"] for e in bad_vin["errors"]] == ["vin"]
+    assert [e["field"] for e in bad_vin["errors"]] == ["fields.vin"]
 
 
 def test_a_reason_extends_the_deadline_and_a_late_file_escalates(world: ApiWorld) -> None:

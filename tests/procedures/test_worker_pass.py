@@ -67,7 +67,7 @@ def test_a_worker_pass_needs_its_documents(world: ApiWorld) -> None:
         assert refused["errors"][0]["field"] == missing and problem in refused["errors"][0]["problem"]
     bad_id = world.open_view("worker_pass", customer={**WORKER, "id_number": "440301199003070010"},
                              fields=WORKER_FIELDS, status=422)
-    assert [e["field"] for e in bad_id["errors"]] == ["id_number"]
+    assert [e["field"] for e in bad_id["errors"]] == ["customer.id_number"]
     assert "GB 11643" in bad_id["errors"][0]["problem"]
 
 

@@ -65,7 +65,7 @@ def capture() -> dict[str, Any]:
                             "media": kind.split(";")[0], "response": answer}
             return r.json() if "json" in kind else None
 
-        ids: dict[str, str] = {}
+        ids: dict[str, str] = {"staff_id": "agent"}
         opened = call("openCase", "POST", "/v1/cases", body={
             "type": "complaint", "title": "快递破损, 要求退换", "channel": "phone", "customer": CUSTOMER,
             "fields": {"severity": "general", "description": "收到时外箱破损, 水壶底座开裂"}}, status=201)
@@ -92,6 +92,17 @@ def capture() -> dict[str, Any]:
                          "data": {"answer": "每天 9:00-18:00"}}]}, status=201)
         call("eraseCustomer", "POST", "/v1/admin/customers/C-2002/erase", by="admin",
              body={"reason": "客户要求删除个人信息"})
+        call("listStaff", "GET", "/v1/staff", by="supervisor", query={"department": "cs"})
+        call("showStaff", "GET", "/v1/staff/{staff_id}", by="supervisor")
+        hook = call("createWebhook", "POST", "/v1/webhooks", by="admin", status=201, body={
+            "url": "https://hooks.example.com/casetrail", "events": ["Escalated", "DeadlineBreached"],
+            "secret": "a-long-shared-secret-of-yours"})
+        ids["webhook_id"] = hook["id"]
+        call("listWebhooks", "GET", "/v1/webhooks", by="admin")
+        call("showWebhook", "GET", "/v1/webhooks/{webhook_id}", by="admin")
+        call("reenableWebhook", "PATCH", "/v1/webhooks/{webhook_id}", by="admin", body={"status": "active"})
+        call("webhookDeliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries", by="admin", query={"limit": 20})
+        call("deleteWebhook", "DELETE", "/v1/webhooks/{webhook_id}", by="admin", status=204)
         call("healthz", "GET", "/healthz", by=None)
         call("readyz", "GET", "/readyz", by=None)
         call("metrics", "GET", "/metrics")

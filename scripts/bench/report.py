@@ -163,6 +163,12 @@ def markdown(data: dict[str, Any]) -> str:
             extra = f" (p50 {_fmt(f['p50_ms'])} ms, p99 {_fmt(f['p99_ms'])} ms)"
         if fid in ("W1", "W2") and f.get("cpu_us_per_command_runs"):
             extra = f" ({_fmt(statistics.median(f['cpu_us_per_command_runs']))} us CPU/command)"
+        if fid == "W2" and f.get("writer_sweep"):
+            sweep = f["writer_sweep"]
+            extra += (f"; 1–16 writer threads in one process, group commit on: "
+                      f"{', '.join(_fmt(r) for r in sweep['group_commit'])}, off: "
+                      f"{', '.join(_fmt(r) for r in sweep['each_alone'])} commands/s"
+                      f" ({_fmt(sweep.get('commands_per_statement'))} commands per statement)")
         if fid == "V1" and f.get("incremental_seconds") is not None:
             extra = f" (incremental after a checkpoint: {_fmt(f['incremental_seconds'])} s)"
         met = {True: "yes", False: "**no**", None: "—"}[f["met"]]

@@ -33,6 +33,7 @@ from scripts.bench import (
     report,
     verify,
     workloads,
+    writer_sweep,
     writers,
 )
 from scripts.bench.report import Figure
@@ -129,6 +130,8 @@ def measure_postgres(server: ThrowawayPostgres, s: Sizes, figs: dict[str, Figure
                                    clock.now + timedelta(days=1))
     with pool:
         _postgres_reps(s, app, plain, hot, hot_plain, clock, pool, pgbench, base_url, state_size, figs, log)
+    # writers that scale: 1-16 writer threads in one process, group commit on and off (scripts.bench.writer_sweep)
+    w2.extra["writer_sweep"] = writer_sweep.sweep(ct_url, clock, max(20, s.w2 // 2), log)
     if not have_pgbench:
         for fig in (w0, w2):
             fig.not_measured = "pgbench not found on PATH (the baseline); rates: " + \

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.sqlite import SQLiteDatastore
 
 from domain.storage.database import StorageConfigError, database_url, sqlite_file
-from domain.storage.schema import schema_lock
+from domain.storage.side_tables import SideTable
 
 MASTER_ENV, MASTER_FILE_ENV, MASTER_FILE = "CASETRAIL_MASTER_KEY", "CASETRAIL_MASTER_KEY_FILE", "casetrail-master-key"
 KEY_TTL = float(os.environ.get("CASETRAIL_KEY_CACHE_SECONDS", "5"))
@@ -141,13 +141,11 @@ class _MemoryStore:
             yield self._conn.cursor()
 
 
-class SubjectKeys:
+class SubjectKeys(SideTable):
     """The subject-key table of one database (the application's datastore)."""
 
     def __init__(self, datastore: Any, master: bytes) -> None:
-        datastore = _MemoryStore() if datastore is None else datastore
-        self.datastore = datastore
-        self.sqlite = isinstance(datastore, (SQLiteDatastore, _MemoryStore))
+        super().__init__(_MemoryStore() if datastore is None else datastore, DDL)
         self._master = AESGCM(master)
         self.master = master
         self._lock = threading.Lock()
@@ -155,18 +153,6 @@ class SubjectKeys:
         self._by_id: dict[str, tuple[float, bytes | None]] = {}
         self._cases: set[tuple[str, str]] = set()
         self._alive: dict[str, tuple[float, bool]] = {}
-        with schema_lock(datastore):
-            with datastore.transaction(commit=True) as c:
-                for ddl in DDL:
-                    c.execute(ddl)
-
-    def _sql(self, text: str) -> str:
-        return text if self.sqlite else text.replace("?", "%s")
-
-    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(sql), params)
-            return list(c.fetchall())
 
     def _unwrap(self, subject: str, wrapped: str) -> bytes:
         blob = base64.b64decode(wrapped)

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from domain.storage.schema import schema_lock
+from domain.storage.side_tables import SideTable
 
 TABLE, ATTEMPTS = "casetrail_webhooks", "casetrail_webhook_attempts"
 DDL = (
@@ -48,32 +48,13 @@ def _ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
-class WebhookTable:
+class WebhookTable(SideTable):
     """The webhook tables of one database (``datastore``), secrets sealed with ``master``."""
 
     def __init__(self, datastore: Any, master: bytes) -> None:
-        self.datastore = datastore
-        self.sqlite = not type(datastore).__name__.startswith("Postgres")
+        super().__init__(datastore, DDL)
         self._aead = AESGCM(master)
         self._master = master
-        with schema_lock(datastore):
-            with datastore.transaction(commit=True) as c:
-                for ddl in DDL:
-                    c.execute(ddl)
-
-    # ------------------------------------------------------------- plumbing
-    def _sql(self, text: str) -> str:
-        return text if self.sqlite else text.replace("?", "%s")
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(sql), tuple(params))
-            return [dict(r) for r in c.fetchall()]
-
-    def _write(self, sql: str, params: Sequence[Any]) -> int:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._sql(sql), tuple(params))
-            return int(getattr(c, "sqlite_cursor", c).rowcount)
 
     def _seal(self, subscription: str, secret: str) -> str:
         nonce = os.urandom(12)

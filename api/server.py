@@ -290,5 +290,7 @@ def uvicorn_options() -> dict[str, Any]:
 
     Raises ``LimitError`` for a malformed limit, before the server starts."""
     limits = server_limits()
-    return {"http": GuardedProtocol, "timeout_keep_alive": limits.keep_alive,
+    # asyncio's loop, never uvloop: libuv drops connections when descriptors run out, where asyncio's
+    # accept reports it (one warning per interval, QuietAcceptErrors) and new connections wait
+    return {"http": GuardedProtocol, "loop": "asyncio", "timeout_keep_alive": limits.keep_alive,
             "timeout_graceful_shutdown": limits.shutdown_timeout}

@@ -52,7 +52,7 @@ ENV = {"CASETRAIL_CHECKPOINT_INTERVAL": "1"}  # signed with the key file made on
 DOWN_SECONDS = 4.0
 CATCH_UP_DEADLINE = 30.0  # the bound on "by itself": generous for a loaded 2-core machine
 # The worker's threads, by the words their log lines start with.
-THREADS = ("projection worker", "SLA pass", "audit checkpoint")
+THREADS = ("projection worker", "SLA pass", "audit checkpoint", "webhook dispatcher")
 
 
 def checkpointed(app: CaseTrail, position: int) -> bool:

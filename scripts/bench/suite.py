@@ -131,7 +131,8 @@ def measure_postgres(server: ThrowawayPostgres, s: Sizes, figs: dict[str, Figure
     with pool:
         _postgres_reps(s, app, plain, hot, hot_plain, clock, pool, pgbench, base_url, state_size, figs, log)
     # writers that scale: 1-16 writer threads in one process, group commit on and off (scripts.bench.writer_sweep)
-    w2.extra["writer_sweep"] = writer_sweep.sweep(ct_url, clock, max(20, s.w2 // 2), log)
+    if s.rebuild is not None:  # quick and full runs (the smoke run stays short)
+        w2.extra["writer_sweep"] = writer_sweep.sweep(ct_url, clock, max(20, s.w2 // 2), log)
     if not have_pgbench:
         for fig in (w0, w2):
             fig.not_measured = "pgbench not found on PATH (the baseline); rates: " + \

@@ -39,7 +39,7 @@ lint: venv-test
 	$(BIN)/lint-imports
 
 test: lint postgres chromium
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 3
 
 bench: venv-test postgres
 	$(BIN)/casetrail bench

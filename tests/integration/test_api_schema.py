@@ -55,15 +55,33 @@ class Switch:
 
 # The document does not depend on the database: load it from an in-memory application.
 SWITCH = Switch(create_app(CaseTrail({"PERSISTENCE_MODULE": "eventsourcing.popo"}), configure_logs=False))
-schema = schemathesis.openapi.from_asgi("/openapi.json", SWITCH)
-# A schema-valid request may still be refused by the domain (see DOMAIN_REFUSALS for which problem types
-# and why); what must never happen to one is a 400/413/415 (the document would lie).
-schema.config.checks.positive_data_acceptance.expected_statuses = [
-    "2xx", "401", "403", "404", "409", "422"]
-# The test sends a real token on every call: schemathesis must not generate (and negate) the bearer
-# header itself, or a "missing token" case would be sent with the token and look accepted. The
-# ignored_auth check still calls every operation without and with a wrong token.
-schema.config.generation.update(with_security_parameters=False)
+
+
+def _loaded() -> Any:
+    loaded = schemathesis.openapi.from_asgi("/openapi.json", SWITCH)
+    # A schema-valid request may still be refused by the domain (see DOMAIN_REFUSALS for which problem
+    # types and why); what must never happen to one is a 400/413/415 (the document would lie).
+    loaded.config.checks.positive_data_acceptance.expected_statuses = [
+        "2xx", "401", "403", "404", "409", "422"]
+    # The test sends a real token on every call: schemathesis must not generate (and negate) the bearer
+    # header itself, or a "missing token" case would be sent with the token and look accepted. The
+    # ignored_auth check still calls every operation without and with a wrong token.
+    loaded.config.generation.update(with_security_parameters=False)
+    return loaded
+
+
+schema = _loaded()
+# The two case bodies (every case type's fields: a large union) make the coverage phase's boundary
+# cases take minutes; that phase is deterministic and the same on both databases, so it runs once, on
+# SQLite (test_the_case_bodies_at_their_boundaries); every other phase and check runs on both.
+CASE_BODIES = {"method": "POST", "path": ["/v1/cases", "/v1/import/cases"]}
+everything_else = schema.exclude(**CASE_BODIES)
+case_bodies = _loaded().include(**CASE_BODIES)
+case_bodies.config.phases.coverage.enabled = False
+case_body_boundaries = _loaded().include(**CASE_BODIES)
+case_body_boundaries.config.phases.examples.enabled = False
+case_body_boundaries.config.phases.fuzzing.enabled = False
+case_body_boundaries.config.phases.stateful.enabled = False
 load_all_checks()
 ALL_CHECKS = list(CHECKS.get_all())  # --checks all
 
@@ -112,6 +130,16 @@ def domain_refusals_only(ctx: Any, response: Any, case: Any) -> bool | None:
 
 @pytest.fixture
 def token(database_url: str) -> Iterator[str]:
+    yield from _serving(database_url)
+
+
+@pytest.fixture
+def sqlite_token(sqlite_url: str) -> Iterator[str]:
+    yield from _serving(sqlite_url)
+
+
+def _serving(database_url: str) -> Iterator[str]:
+    """The app on ``database_url`` behind SWITCH, with a few cases; a token of a member of every role."""
     app = CaseTrail.from_url(database_url)
     app.register_staff("boss", "Boss", "cs", ["agent", "supervisor", "sales_manager", "technician"])
     boss = app.get_staff("boss").as_actor()
@@ -171,10 +199,7 @@ def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> An
     return st.one_of(*options)
 
 
-@schema.parametrize()
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
-def test_the_api_keeps_its_published_contract(case: Any, token: str) -> None:
+def _called(case: Any, token: str) -> None:
     # Staff filters name staff of the roster: an unknown staff id is a 400 naming it (API.md), which no
     # schema can state (the roster changes at run time), so the contract is tried with the one registered.
     for name in ("assignee", "escalated_to"):
@@ -182,6 +207,27 @@ def test_the_api_keeps_its_published_contract(case: Any, token: str) -> None:
             case.query[name] = "boss"
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=ALL_CHECKS,
                            additional_checks=[domain_refusals_only])
+
+
+@everything_else.parametrize()
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_the_api_keeps_its_published_contract(case: Any, token: str) -> None:
+    _called(case, token)
+
+
+@case_bodies.parametrize()
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_the_case_bodies_keep_the_contract(case: Any, token: str) -> None:
+    _called(case, token)
+
+
+@case_body_boundaries.parametrize()
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_the_case_bodies_at_their_boundaries(case: Any, sqlite_token: str) -> None:
+    _called(case, sqlite_token)
 
 
 def test_every_check_schemathesis_has_is_on() -> None:

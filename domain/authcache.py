@@ -20,6 +20,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.sqlite import SQLiteAggregateRecorder
+
 from domain.model.actor import Actor
 from domain.storage.heads import select_heads
 
@@ -36,6 +39,30 @@ class _Resolved:
     expires_at: datetime | None
 
 
+_PG_CHANGED = ("SELECT 1 FROM {schema}.{table} WHERE (originator_id = %s AND originator_version = %s) "
+               "OR (originator_id = %s AND originator_version = %s) LIMIT 1")
+_SQLITE_CHANGED = ("SELECT 1 FROM {table} WHERE (originator_id = ? AND originator_version = ?) "
+                   "OR (originator_id = ? AND originator_version = ?) LIMIT 1")
+
+
+def _changed(recorder: Any, kept: _Resolved) -> bool:
+    """Whether the token or the staff member has an event after the versions ``kept`` was resolved from:
+    one prepared primary-key statement (the library's recorders), else ``select_heads``."""
+    after = (kept.token_id, kept.token_version + 1, kept.staff_id, kept.staff_version + 1)
+    if isinstance(recorder, PostgresAggregateRecorder):
+        statement = _PG_CHANGED.format(schema=f'"{recorder.datastore.schema}"',
+                                       table=f'"{recorder.events_table_name}"')
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, after, prepare=True)
+            return curs.fetchone() is not None
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        params = (after[0].hex, after[1], after[2].hex, after[3])
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(_SQLITE_CHANGED.format(table=recorder.events_table_name), params)
+            return c.fetchone() is not None
+    return bool(select_heads(recorder, {after[0]: after[1], after[2]: after[3]}))
+
+
 class AuthCache:
     def __init__(self, maxsize: int = MAXSIZE) -> None:
         self._kept: OrderedDict[str, _Resolved] = OrderedDict()
@@ -48,7 +75,7 @@ class AuthCache:
             kept = self._kept.get(hashed)
         if kept is None or (kept.expires_at is not None and kept.expires_at <= now):
             return None
-        if select_heads(recorder, {kept.token_id: kept.token_version + 1, kept.staff_id: kept.staff_version + 1}):
+        if _changed(recorder, kept):
             self.forget(hashed)
             return None
         with self._lock:

@@ -23,7 +23,7 @@ from datetime import timedelta
 import click
 
 from domain import tokens
-from domain.model.durations import WALL_UNITS, parse_duration
+from domain.model.durations import wall_span
 from domain.model.staff import TOKEN_PREFIX, token_hash, token_id_of
 from scripts.database import existing_application
 from scripts.errors import CommandError
@@ -37,16 +37,14 @@ def lifetime(expires: str | None, ttl_days: int | None) -> timedelta | None:
         raise CommandError("give --expires or --ttl-days, not both")
     if ttl_days is not None:
         return timedelta(days=ttl_days)
-    if expires is None or expires.strip().lower() == "never":
+    if expires is None:
         return None
     try:
-        duration = parse_duration(expires.strip())
-        if duration.unit not in WALL_UNITS:
-            raise ValueError
-        ttl = duration.to_timedelta()
-    except (ValueError, OverflowError):
-        raise CommandError(f"--expires {expires!r}: give minutes, hours or days, like 30m, 12h or 90d, "
-                           "or never") from None
+        ttl = wall_span(expires)
+    except ValueError as e:
+        raise CommandError(f"--expires {e}") from None
+    if ttl is None:
+        return None
     if not timedelta(0) < ttl <= MAX_LIFETIME:
         raise CommandError(f"--expires {expires!r}: a lifetime must be more than 0 and at most 3650d")
     return ttl

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from domain.model.calendar import BusinessCalendar
 
-__all__ = ["Duration", "UNITS", "WALL_UNITS", "WORKING_UNITS", "parse_duration"]
+__all__ = ["Duration", "UNITS", "WALL_UNITS", "WORKING_UNITS", "parse_duration", "wall_span"]
 
 UNITS: dict[str, str] = {
     "m": "minutes",
@@ -149,3 +149,21 @@ def parse_duration(text: str) -> Duration:
     except InvalidOperation:  # pragma: no cover - the pattern admits only digits
         raise ValueError(f"invalid duration {text!r}: bad number {number!r}") from None
     return Duration(amount, unit)
+
+
+def wall_span(text: str) -> timedelta | None:
+    """A positive wall-clock span written in minutes, hours or days (``30m``, ``12h``, ``90d``), or
+    ``never`` (None); ``ValueError`` for anything else (token lifetimes, retention windows)."""
+    value = text.strip()
+    if value.lower() == "never":
+        return None
+    try:
+        duration = parse_duration(value)
+        if duration.unit not in WALL_UNITS:
+            raise ValueError(value)
+        span = duration.to_timedelta()
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value[:40]!r}: give minutes, hours or days (30m, 12h, 7d) or never") from None
+    if span <= timedelta(0):
+        raise ValueError(f"{value[:40]!r}: must be more than 0")
+    return span

@@ -29,7 +29,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.model.actor import stable_id
-from domain.model.durations import WALL_UNITS, parse_duration
+from domain.model.durations import wall_span
 from domain.model.topics import register_moved
 
 DEFAULT_RETENTION = "7d"
@@ -46,19 +46,10 @@ def fingerprint(*parts: Any) -> str:
 def retention_of(text: str | None) -> timedelta | None:
     """The retention window written as ``30m``, ``12h``, ``7d`` (default ``7d``), or ``never`` (None)."""
     value = (text or "").strip() or DEFAULT_RETENTION
-    if value.lower() == "never":
-        return None
     try:
-        duration = parse_duration(value)
-        if duration.unit not in WALL_UNITS:
-            raise ValueError
-        window = duration.to_timedelta()
-    except (ValueError, OverflowError):
-        raise ValueError(f"idempotency retention {value[:40]!r}: give minutes, hours or days "
-                         "(30m, 12h, 7d) or never") from None
-    if window <= timedelta(0):
-        raise ValueError(f"idempotency retention {value[:40]!r}: must be longer than 0")
-    return window
+        return wall_span(value)
+    except ValueError as e:
+        raise ValueError(f"idempotency retention {e}") from None
 
 
 class IdempotencyRecord(Aggregate):

@@ -115,6 +115,33 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         yield srv
 
 
+CHROMIUM = os.environ.get("CASETRAIL_CHROMIUM", "/usr/bin/chromium")
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (never a downloaded browser); missing under CI=true fails."""
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"no browser at {CHROMIUM}: run scripts/ensure_chromium.sh (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (the test extra)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
 @pytest.fixture(scope="module")
 def outage_pg() -> Iterator[ThrowawayPostgres]:
     """A production-durable PostgreSQL server of the module's own, for tests that

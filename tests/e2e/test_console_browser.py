@@ -30,36 +30,12 @@ from projections.runner import Worker
 from projections.views import Store
 from tests.e2e.conftest import CUSTOMER, Server, run_cli, serving
 
-CHROMIUM = os.environ.get("CASETRAIL_CHROMIUM", "/usr/bin/chromium")
 OTHER = {"id": "C-9", "name": "赵女士", "phone": "13900139000", "tier": "vip"}
 STEPS = [("classify", "agent", {"category": "valid", "severity": "general"}),
          ("assign", "supervisor", {"assignee": "agent2"}),
          ("start_investigation", "agent2", {}),
          ("log_contact", "agent2", {"channel": "phone", "summary": "已致电客户"}),
          ("wait_for_customer", "agent2", {"reason": "等待照片"})]
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"no browser at {CHROMIUM}: run scripts/ensure_chromium.sh (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed (the test extra)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _seed(srv: Server) -> dict[str, Any]:

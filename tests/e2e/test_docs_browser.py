@@ -10,7 +10,6 @@ shows an operation's request body as fields and its example (never a raw
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,25 +18,6 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Server, serving
-
-CHROMIUM = os.environ.get("CASETRAIL_CHROMIUM", "/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"no browser at {CHROMIUM}", pytrace=False)
-        pytest.skip(f"no browser at {CHROMIUM}: run scripts/ensure_chromium.sh")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

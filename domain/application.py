@@ -34,6 +34,7 @@ from domain.audit import ledger as _ledger  # noqa: F401  (its stored events mus
 from domain.audit.access import AccessLedger
 from domain.authcache import AuthCache
 from domain.directory import StaffDirectory
+from domain.keyed import Keyed
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.calendar import BusinessCalendar, load_calendar
 from domain.model.case import Case
@@ -42,7 +43,6 @@ from domain.model.errors import (
     AuthenticationFailed,
     CaseNotFound,
     DomainError,
-    IdempotencyMismatch,
     InvalidFields,
     RoleNotAllowed,
     StaffExists,
@@ -50,7 +50,7 @@ from domain.model.errors import (
     TokenExpired,
     VersionConflict,
 )
-from domain.model.idempotency import IdempotencyRecord, retention_of
+from domain.model.idempotency import retention_of
 from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
 from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
@@ -365,7 +365,8 @@ class CaseTrail(ChainedApplication):
         at, imported = self._now(actor, ctx)
 
         def once(_fresh: bool) -> CommandResult:
-            replay = self._replay(actor, idempotency)
+            keyed = Keyed.load(self, actor.id, idempotency)
+            replay = self._replay(keyed)
             if replay is not None:
                 return replay
             meta = typed(event_meta(actor, at, ctx, imported=imported), ct)
@@ -376,7 +377,7 @@ class CaseTrail(ChainedApplication):
             check_requirements(ct, case.context(), self._unique_key)  # cross-case rules (domain.model.uniqueness)
             keys = plan_keys(ct, case, None, self._unique_key, meta)
             extra = attach(case, meta) if attach is not None else []
-            return self._saved(case, [series, *keys, *extra], actor, idempotency, 201, meta)
+            return self._saved(case, [series, *keys, *extra], keyed, 201, meta)
 
         # this process's openers of one number series queue (domain/storage/locks.py)
         with self._writers(("series", series_key(ct.number_prefix, at, self.calendar.timezone, ct.number_format))):
@@ -407,7 +408,8 @@ class CaseTrail(ChainedApplication):
         at, imported = self._now(actor, ctx)
 
         def once(fresh: bool) -> CommandResult:
-            replay = self._replay(actor, idempotency)
+            keyed = Keyed.load(self, actor.id, idempotency)
+            replay = self._replay(keyed)
             if replay is not None:
                 return replay
             case, copied = self._case_for_command(case_id, fresh)
@@ -423,7 +425,7 @@ class CaseTrail(ChainedApplication):
                 if copied:
                     raise Stale from None  # refused on a copy that may be behind: decide on the stored case
                 raise
-            return self._saved(case, others, actor, idempotency, 200, meta)
+            return self._saved(case, others, keyed, 200, meta)
 
         def moved_on() -> VersionConflict:
             current = self.get_case(case_id).version
@@ -478,10 +480,11 @@ class CaseTrail(ChainedApplication):
             return None
         return found if isinstance(found, UniqueKey) else None
 
-    def _saved(self, case: Case, others: list[Any], actor: Actor, idempotency: tuple[str, str] | None,
-               status: int, meta: dict[str, Any]) -> CommandResult:
+    def _saved(self, case: Case, others: list[Any], keyed: Keyed | None, status: int,
+               meta: dict[str, Any]) -> CommandResult:
         """Save the case, what else the command changed and its idempotency record, in one transaction."""
-        records = self._idem_record(actor, idempotency, case, status, meta)
+        records = [] if keyed is None else keyed.records(self.clock(), target_id=str(case.id), version=case.version,
+                                                         status=status, meta=meta)
         recordings = self.save(case, *others, *records)
         return CommandResult(case=case, position=position_of(recordings))
 
@@ -574,44 +577,14 @@ class CaseTrail(ChainedApplication):
         return import_case(self, actor, body, ctx, idempotency)
 
     # --------------------------------------------------------- idempotency
-    def _replay(self, actor: Actor, idempotency: tuple[str, str] | None) -> CommandResult | None:
+    def _replay(self, keyed: Keyed | None) -> CommandResult | None:
         """The recorded outcome of a request sent again with the same Idempotency-Key inside its
-        retention window, if any (``domain.model.idempotency``)."""
-        record = self._idem_load(actor, idempotency)
-        if record is None or idempotency is None or not record.current(self.clock(), self.idempotency_retention):
-            return None  # a new key, or one whose window has passed: the request is a new one
-        key, request = idempotency
-        if record.request != request:
-            raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used with a different request")
+        retention window, if any (``domain.keyed``)."""
+        record = None if keyed is None else keyed.replayed(self.clock(), self.idempotency_retention)
+        if record is None:
+            return None
         case = self.get_case(record.case_id, version=record.case_version)
         return CommandResult(case=case, position=None, replayed_status=record.status)
-
-    def _idem_load(self, actor: Actor, idempotency: tuple[str, str] | None) -> IdempotencyRecord | None:
-        if idempotency is None:
-            return None
-        try:
-            record = self.load(IdempotencyRecord.create_id(actor.id, idempotency[0]))
-        except AggregateNotFoundError:
-            return None
-        return record if isinstance(record, IdempotencyRecord) else None
-
-    def _idem_record(self, actor: Actor, idempotency: tuple[str, str] | None, case: Case,
-                     status: int, meta: dict[str, Any]) -> list[IdempotencyRecord]:
-        """The record of this answer: a new one, or a new window on the key's expired record."""
-        if idempotency is None:
-            return []
-        key, request = idempotency
-        now = self.clock()
-        record = self._idem_load(actor, idempotency)
-        if record is None:
-            return [IdempotencyRecord(actor_id=actor.id, key=key, request=request, status=status,
-                                      case_id=str(case.id), case_version=case.version, meta=meta,
-                                      recorded_at=now.isoformat())]
-        if record.current(now, self.idempotency_retention):
-            raise Stale  # recorded meanwhile by a concurrent request: decide again (it replays)
-        record.renew(request=request, status=status, case_id=str(case.id), case_version=case.version,
-                     recorded_at=now.isoformat(), meta=meta)
-        return [record]
 
     # ----------------------------------------------------------------- SLA
     def record_breaches(self, case_id: UUID | str, now: datetime | None = None) -> list[str]:

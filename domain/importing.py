@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.application import CaseTrail, CommandResult, typed  # noqa: E402  (imported by CaseTrail.import_case)
+from domain.keyed import Keyed
 from domain.model.actor import Actor, CommandContext, event_meta
 from domain.model.case import Case
 from domain.model.errors import DomainError, InvalidFields, RoleNotAllowed, VersionConflict
@@ -140,14 +141,15 @@ def import_case(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = C
     refuse(_field_problems(ct, request), "the import is invalid")  # every invalid field before any rule
 
     def once(_fresh: bool) -> CommandResult:
-        replayed = app._replay(actor, idempotency)
+        keyed = Keyed.load(app, actor.id, idempotency)
+        replayed = app._replay(keyed)
         if replayed is not None:
             return replayed
         case, series = _rebuild(app, ct, actor, request, ctx)
         meta = event_meta(actor, app.clock(), ctx)
         check_requirements(ct, case.context(), app._unique_key)  # cross-case rules hold for imports too
         keys = plan_keys(ct, case, None, app._unique_key, typed(meta, ct))
-        return app._saved(case, [series, *keys], actor, idempotency, 201, meta)
+        return app._saved(case, [series, *keys], keyed, 201, meta)
 
     key = series_key(ct.number_prefix, request.at, app.calendar.timezone, ct.number_format)
     with app._writers(("series", key)):  # another process taking the number meanwhile: decided again

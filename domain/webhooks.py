@@ -25,9 +25,9 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from domain.keyed import Keyed
 from domain.model.actor import Actor, CommandContext, event_meta
-from domain.model.errors import IdempotencyMismatch, InvalidFields, RoleNotAllowed
-from domain.model.idempotency import IdempotencyRecord
+from domain.model.errors import InvalidFields, RoleNotAllowed
 from domain.model.webhooks import Subscription, SubscriptionNotFound, check_subscription, subscription_id
 from domain.storage.webhook_table import DELETED, WebhookTable
 
@@ -109,17 +109,12 @@ def _admin(actor: Actor) -> None:
         raise RoleNotAllowed("only an admin may manage webhooks", allowed_roles=["admin"])
 
 
-def _replayed(app: CaseTrail, actor: Actor, idempotency: tuple[str, str] | None) -> dict[str, Any] | None:
-    """The subscription an earlier request with the same Idempotency-Key made (422 for another body)."""
-    if idempotency is None:
+def _replayed(app: CaseTrail, keyed: Keyed | None) -> dict[str, Any] | None:
+    """The subscription an earlier request with the same Idempotency-Key made inside the key's
+    retention window (422 for another body), as the application replays any keyed command."""
+    record = None if keyed is None else keyed.replayed(app.clock(), app.idempotency_retention)
+    if record is None:
         return None
-    key, request = idempotency
-    try:
-        record = app.load(IdempotencyRecord.create_id(actor.id, key))
-    except AggregateNotFoundError:
-        return None
-    if record.request != request:
-        raise IdempotencyMismatch(f"Idempotency-Key {key!r} was used with a different request")
     sub = app.load(UUID(record.case_id))
     return {**_view(sub, webhook_table(app).health([str(sub.id)]).get(str(sub.id))), "position": None,
             "replayed": True}
@@ -130,7 +125,8 @@ def subscribe(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = Com
     """A new subscription (its view, with the ``position`` of its event); with an Idempotency-Key
     ``(key, request fingerprint)`` a repeated request answers the first one's subscription."""
     _admin(actor)
-    replay = _replayed(app, actor, idempotency)
+    keyed = Keyed.load(app, actor.id, idempotency)
+    replay = _replayed(app, keyed)
     if replay is not None:
         return replay
     url, events, secret = check_subscription(body)
@@ -142,13 +138,12 @@ def subscribe(app: CaseTrail, actor: Actor, body: Any, ctx: CommandContext = Com
     table = webhook_table(app)
     table.add(str(sub.id), secret)
     meta = event_meta(actor, app.clock(), ctx)
-    records = [] if idempotency is None else [IdempotencyRecord(
-        actor_id=actor.id, key=idempotency[0], request=idempotency[1], status=201, case_id=str(sub.id),
-        case_version=sub.version, meta=meta, recorded_at=app.clock().isoformat())]
+    records = [] if keyed is None else keyed.records(app.clock(), target_id=str(sub.id), version=sub.version,
+                                                     status=201, meta=meta)
     try:
         recordings = app.save(sub, *records)
     except IntegrityError:  # the same Idempotency-Key at the same moment: the other request's answer
-        replay = _replayed(app, actor, idempotency)
+        replay = _replayed(app, Keyed.load(app, actor.id, idempotency))
         if replay is None:
             raise
         return replay

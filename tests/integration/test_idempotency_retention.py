@@ -9,6 +9,7 @@ window on the same record. The application's clock is the test's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from domain.application import CaseTrail
+from domain.keyed import Keyed
 from domain.model.idempotency import IdempotencyRecord, retention_of
 from domain.model.topics import topics
 from domain.storage.database import StorageConfigError
@@ -120,22 +122,69 @@ def test_retention_notation_and_records_from_before_windows() -> None:
 
 def test_a_record_written_by_a_concurrent_request_is_replayed_not_renewed(world: ApiWorld,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """The check before deciding missed a record another request saved meanwhile (as two processes
-    racing would): the save finds it current, the command is decided again and replays it."""
+    """The one read of the key's record, before deciding, missed a record another request saved
+    meanwhile (as two processes racing would): the save fails on the record's id, the command is
+    decided again, reads the record and replays it."""
     first = open_with_key(world, "race", "first")
-    original = world.app._replay
+    original = Keyed.load.__func__  # type: ignore[attr-defined]
     missed: list[bool] = []
 
-    def late(actor: Any, idempotency: Any) -> Any:
-        if not missed:
+    def late(cls: type[Keyed], app: Any, actor_id: str, idempotency: Any) -> Keyed | None:
+        keyed = original(cls, app, actor_id, idempotency)
+        if not missed and keyed is not None:
             missed.append(True)
-            return None  # as if the other request had not committed yet when this one looked
-        return original(actor, idempotency)
+            return dataclasses.replace(keyed, record=None)  # the other request had not committed yet
+        return keyed
 
-    monkeypatch.setattr(world.app, "_replay", late)
+    monkeypatch.setattr(Keyed, "load", classmethod(late))
     again = open_with_key(world, "race", "first")
     assert missed and again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first.json()["id"]
     missed.clear()
     assert open_with_key(world, "race", "other").status_code == 422
     assert events_of(world, IdempotencyRecord.Renewed) == 0
     assert events_of(world, IdempotencyRecord.Recorded) == 1
+
+
+def test_webhook_subscription_keys_take_part_in_the_window(world: ApiWorld) -> None:
+    """A subscription's Idempotency-Key is an Idempotency-Key like any other: bound for the window,
+    free after it (a new subscription, a Renewed record)."""
+    hook = {"url": "http://192.168.1.9/hook", "events": ["Opened"], "secret": "s3cret-s3cret-s3cret"}
+    headers = {**world.headers("admin"), "Idempotency-Key": "sub"}
+    first = world.client.post("/v1/webhooks", json=hook, headers=headers)
+    assert first.status_code == 201, first.text
+    world.advance(days=7, seconds=-1)
+    again = world.client.post("/v1/webhooks", json=hook, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json()["id"] == first.json()["id"]
+    other = {**hook, "events": ["Escalated"]}
+    assert world.client.post("/v1/webhooks", json=other, headers=headers).status_code == 422
+
+    world.advance(seconds=1)
+    reused = world.client.post("/v1/webhooks", json=other, headers=headers)
+    assert reused.status_code == 201 and "Idempotent-Replayed" not in reused.headers
+    assert reused.json()["id"] != first.json()["id"] and reused.json()["events"] == ["Escalated"]
+    assert events_of(world, IdempotencyRecord.Renewed) == 1
+    replayed = world.client.post("/v1/webhooks", json=other, headers=headers)
+    assert replayed.headers.get("Idempotent-Replayed") == "true" and replayed.json()["id"] == reused.json()["id"]
+    assert len(world.call("GET", "/v1/webhooks", "admin", status=200)["items"]) == 2
+
+
+def test_a_keyed_command_reads_its_key_record_once(world: ApiWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replay check and record share one read of the key's record (it was read twice)."""
+    case = world.open_view("complaint")
+    record_id = IdempotencyRecord.create_id("agent", "once")
+    loads: list[Any] = []
+    load = world.app.load
+
+    def counted(aggregate_id: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(aggregate_id)
+        return load(aggregate_id, *args, **kwargs)
+
+    monkeypatch.setattr(world.app, "load", counted)
+    headers = {**world.headers("agent"), "Idempotency-Key": "once"}
+    r = world.client.post(f"/v1/cases/{case['id']}/actions/log_contact", json={"channel": "phone", "summary": "called"}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert loads.count(record_id) == 1
+    world.advance(days=8)  # expired: renewed, again after one read
+    r = world.client.post(f"/v1/cases/{case['id']}/actions/log_contact", json={"channel": "phone", "summary": "again"}, headers=headers)
+    assert r.status_code == 200 and "Idempotent-Replayed" not in r.headers
+    assert loads.count(record_id) == 2 and events_of(world, IdempotencyRecord.Renewed) == 1

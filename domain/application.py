@@ -33,9 +33,10 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from domain.audit import ledger as _ledger  # noqa: F401  (its stored events must decode in every process)
 from domain.audit.access import AccessLedger
 from domain.authcache import AuthCache
+from domain.cross_case import cross_case_effects
 from domain.directory import StaffDirectory
 from domain.keyed import Keyed
-from domain.model.actor import Actor, CommandContext, event_meta
+from domain.model.actor import POLICY, Actor, CommandContext, event_meta, typed
 from domain.model.calendar import BusinessCalendar, load_calendar
 from domain.model.case import Case
 from domain.model.casetype import CaseType
@@ -53,7 +54,6 @@ from domain.model.errors import (
 from domain.model.idempotency import retention_of
 from domain.model.moments import utc_now
 from domain.model.numbering import NumberSeries, render_number, series_key
-from domain.model.policies import follow_action_data, follow_ups_for, origin_link, outcome_to_report
 from domain.model.registry import CaseTypeRegistry
 from domain.model.staff import ApiToken, Staff, check_staff_fields, new_token, token_hash, token_id_of
 from domain.model.uniqueness import BlindingLoader, UniqueKey, check_requirements, plan_keys
@@ -66,13 +66,6 @@ from domain.storage.keys import SubjectKeys, master_key, url_of
 from domain.storage.locks import KeyedLocks
 from domain.storage.retry import Stale, retrying
 from domain.storage.sealing import ERASED, Sealer, subject_of
-
-POLICY = Actor.system("policy")
-
-
-def typed(meta: dict[str, Any], ct: CaseType) -> dict[str, Any]:
-    """Event metadata that names the version (content hash) of the case type the command was decided by."""
-    return {**meta, "case_type_version": ct.digest}
 
 
 @dataclass(frozen=True)
@@ -490,84 +483,8 @@ class CaseTrail(ChainedApplication):
 
     def _policies(self, case: Case, ct: Any, action: str, previous: str, at: datetime,
                   cause: CommandContext, actor: Actor = POLICY) -> list[Any]:
-        """Aggregates changed by cross-case policies (saved with the case)."""
-        out: list[Any] = []
-        meta = event_meta(POLICY, at, cause)
-        types = self._types
-        for f in follow_ups_for(case, ct, action, types):
-            target = types[f.open_type]
-            series = self._series(target, at, meta)
-            number = self._allocate(series, target, at, meta)
-            linked = Case.open(case_type=target, actor=POLICY, number=number, title=f.title, customer=f.customer,
-                               fields=f.fields, channel=None, at=at, calendar=self.calendar, meta=typed(meta, target),
-                               holder=self.directory.holder,
-                               links=[{"rel": f.back_link, "case_id": str(case.id), "number": case.number}])
-            case.add_link(f.link, linked.id, number, typed(meta, ct))
-            out += [linked, series, *plan_keys(target, linked, None, self._unique_key, typed(meta, target))]
-        spec = ct.action(action)
-        if spec is not None and spec.records_on_link:
-            out += self._record_on_link(case, ct, spec, at, cause, actor)
-        origin = self._report_outcome(case, ct, previous, at, meta)
-        if origin is not None:
-            out.append(origin)
-        return out
-
-    def _report_outcome(self, case: Case, ct: Any, previous: str, at: datetime, meta: dict[str, Any],
-                        origin: Case | None = None) -> Case | None:
-        """A just-ended linked case (a return visit) tells its origin the outcome; the origin
-        may act on it (reopen, rework). Returns the origin changed, if any."""
-        outcome = outcome_to_report(case, ct, previous)
-        link = origin_link(case) if outcome else None
-        if not outcome or not link:
-            return None
-        if origin is None:
-            origin = self.get_case(link["case_id"])
-        oct_ = self.registry.get(origin.case_type)
-        rel = next((x["rel"] for x in origin.links if x["case_id"] == str(case.id)), ct.name)
-        # who recorded the outcome on the linked case (KPIs credit them), and the customer's score
-        recorder = next((e.meta.get("actor") for e in reversed(case.pending_events)
-                         if getattr(e, "action", None)), None)
-        score = case.fields.get("score")
-        follow = origin.record_linked_outcome(oct_, rel, case.id, outcome, at, self.calendar, meta,
-                                              recorded_by=recorder, score=score if isinstance(score, int) else None)
-        self._follow(origin, oct_, follow, f"{case.number}: customer {outcome}", at, meta)
-        return origin
-
-    def _follow(self, case: Case, ct: Any, follow: str | None, reason: str, at: datetime,
-                meta: dict[str, Any]) -> None:
-        spec = ct.action(follow) if follow else None
-        if spec and case.state_allows(spec, ct):
-            case.take(case_type=ct, action=follow, data=follow_action_data(ct, follow, reason), actor=POLICY,
-                      at=at, calendar=self.calendar, meta=meta, known_staff=self.staff_exists,
-                      holder=self.directory.holder)
-
-    def _record_on_link(self, case: Case, ct: Any, spec: Any, at: datetime, cause: CommandContext,
-                        actor: Actor) -> list[Any]:
-        """An outcome recorded on the origin (a repair order's ``record_return_visit``) is
-        recorded on its open linked case (the return visit), by the same person; without
-        one, the origin follows up on the outcome itself (unsatisfied: rework)."""
-        rule = spec.records_on_link
-        values = next((dict(e.data) for e in reversed(case.pending_events)
-                       if getattr(e, "action", None) == spec.name), {})
-        for link in reversed(case.links):
-            if link["rel"] != rule["link"]:
-                continue
-            linked = self.get_case(link["case_id"])
-            lct = self.registry.get(linked.case_type)
-            lspec = lct.action(rule["action"])
-            if lspec is None or not linked.state_allows(lspec, lct):
-                continue
-            previous = linked.status
-            data = {k: v for k, v in values.items() if k in lspec.fields}
-            linked.take(case_type=lct, action=rule["action"], data=data, actor=POLICY, at=at,
-                        calendar=self.calendar, meta=event_meta(actor, at, cause), known_staff=self.staff_exists,
-                        holder=self.directory.holder)
-            self._report_outcome(linked, lct, previous, at, event_meta(POLICY, at, cause), origin=case)
-            return [linked]
-        outcome = values.get("result")
-        follow = (ct.on_linked_outcome or {}).get("actions", {}).get(outcome) if outcome else None
-        self._follow(case, ct, follow, f"return visit: customer {outcome}", at, event_meta(POLICY, at, cause))
-        return []
+        """Aggregates changed by cross-case policies, saved with the case (``domain.cross_case``)."""
+        return cross_case_effects(self, case, ct, action, previous, at, cause, actor)
 
     def import_case(self, actor: Actor, body: Any, ctx: CommandContext = CommandContext(),
                     idempotency: tuple[str, str] | None = None) -> CommandResult:

@@ -81,3 +81,12 @@ def event_meta(actor: Actor, at: datetime, ctx: CommandContext, *, imported: boo
         "correlation_id": ctx.correlation_id,
         "causation_id": ctx.causation_id,
     }
+
+
+def typed(meta: dict[str, Any], ct: Any) -> dict[str, Any]:
+    """Event metadata that names the version (content hash) of the case type the command was decided by."""
+    return {**meta, "case_type_version": ct.digest}
+
+
+# The actor of what the cross-case policies and the SLA passes do on their own.
+POLICY = Actor.system("policy")

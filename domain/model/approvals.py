@@ -16,7 +16,7 @@ requester's department resolved), so a later change of the rules or of the
 staff directory never changes an existing case. ``ApprovalState`` answers
 who may approve or reject now. Separation of duties: whoever opened or
 submitted the case never approves it, and one person approves once per
-chain (``domain.model.case``).
+chain (``domain.model.approving``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.model.actor import Actor, stable_id
-from domain.model.approvals import ApprovalState, compute_chain
+from domain.model.approvals import ApprovalState
+from domain.model.approving import check_approver, plan_approvals
 from domain.model.breaches import Holder, enter, escalations_due, next_role_up, plan_breach
 from domain.model.calendar import BusinessCalendar
 from domain.model.casetype import ALL_OPEN_STATES, ANY_STATE, LINKED_OUTCOME, OPEN, ActionSpec, CaseType
@@ -28,56 +29,27 @@ from domain.model.clocks import (
     clock_view,
     overdue_clocks,
     plan_clock_changes,
-    plan_extension,
     plan_retiming,
 )
 from domain.model.conditions import lookup, matches
 from domain.model.copying import PlainCopy
-from domain.model.durations import Duration, parse_duration
+from domain.model.effects import arrival, computed_value, plan_correction, plan_extend
 from domain.model.errors import (
     ActionNotAllowed,
     AlreadyTaken,
-    ApprovalNotAllowed,
-    CaseTypeError,
     DomainError,
-    DuplicateApproval,
-    GuardFailed,
     InvalidFields,
     RoleNotAllowed,
     UnknownAction,
 )
-from domain.model.expressions import ExpressionFailed, computed
 from domain.model.fields import validate_fields
 from domain.model.guards import check_guards, guards_hold
-from domain.model.moments import moments, parse_time
+from domain.model.moments import moments
 from domain.model.opening import opening_values, refuse
 from domain.model.rederive import check_constraints, check_downgrades, check_locked, gating_paths, rederive_approvals
 from domain.model.topics import register_moved
 
 Meta = dict[str, Any]
-
-
-def arrival(context: Mapping[str, Any], stamp: Mapping[str, Any], at: datetime) -> str | None:
-    """``on_time`` (at least ``early`` before the window starts), ``late`` (after it
-    ends) or ``in_window``; None without a window."""
-    start, end = lookup(context, stamp["start"]), lookup(context, stamp["end"])
-    if not start or not end:
-        return None
-    early = parse_duration(str(stamp.get("early", "0m"))).to_timedelta()
-    if at <= parse_time(start) - early:
-        return "on_time"
-    return "late" if at > parse_time(end) else "in_window"
-
-
-def computed_value(ct: CaseType, path: str, expression: str, scope: Mapping[str, Any]) -> Any:
-    """The value an action's ``computes`` gives ``path``, checked against the field's spec."""
-    value = computed(expression, scope)
-    head, _, name = path.partition(".")
-    spec = {"fields": ct.fields, "customer": ct.customer}[head][name]
-    try:
-        return spec.coerce(value)
-    except (ValueError, CaseTypeError) as e:
-        raise ExpressionFailed(f"{path} = {expression!r} gave {value!r}, which {e}", rule=expression) from None
 
 
 class Case(PlainCopy, Aggregate):
@@ -289,7 +261,8 @@ class Case(PlainCopy, Aggregate):
                 allowed_actions=self.allowed_actions(case_type, actor),
             )
         if spec.approval:
-            self._check_approver(spec, actor, str(meta.get("original_actor") or actor.id))
+            check_approver(self.approvals, self.requesters(), self.case_type, spec, actor,
+                           str(meta.get("original_actor") or actor.id))
         elif not self.permits(spec, actor):
             needs = sorted(self.roles_for(spec)) + (["the assignee"] if spec.assignee else []) + (
                 ["the staff member who opened it"] if spec.opener else [])
@@ -314,36 +287,6 @@ class Case(PlainCopy, Aggregate):
         context = self.context()
         check_guards(spec.guards, context, values, action, at)
         self._do(case_type, spec, values, actor, at, calendar, meta, known_staff, holder)
-
-    def _check_approver(self, spec: ActionSpec, actor: Actor, who: str) -> None:
-        state = ApprovalState.of(self.approvals)
-        if spec.approval == "grant" and (actor.is_system or actor.is_importer):
-            if not state.missing:
-                raise ApprovalNotAllowed("every required approval is granted already", required=list(state.required))
-            if actor.is_importer and state.has_approved(who):  # an import names the original approver
-                raise DuplicateApproval(f"{who} already approved this case; one person may not approve twice "
-                                        "in one chain", granted=list(state.granted))
-            return
-        if actor.is_system or actor.is_importer:
-            return
-        if spec.approval == "grant":
-            if actor.id in self.requesters():
-                raise ApprovalNotAllowed(
-                    f"{actor.id} opened or submitted this {self.case_type} and may not approve it",
-                    required=list(state.required), missing=state.missing)
-            if state.has_approved(actor.id):
-                raise DuplicateApproval(
-                    f"{actor.id} already approved this case; one person may not approve twice in one chain",
-                    granted=list(state.granted))
-            if state.step_for(actor.roles, actor.department) is None:
-                raise ApprovalNotAllowed(
-                    f"approval by {list(actor.roles)} of department {actor.department!r} is not required now; "
-                    f"the chain needs {state.describe_open()} (required {list(state.required)}, "
-                    f"granted {state.granted_roles})",
-                    required=list(state.required), missing=state.missing)
-        elif not state.may_reject(actor.roles, actor.department):
-            raise ApprovalNotAllowed(f"only a required approver {state.describe_open()} may reject",
-                                     required=list(state.required))
 
     def _do(
         self, ct: CaseType, spec: ActionSpec, values: dict[str, Any], actor: Actor, at: datetime,
@@ -391,7 +334,7 @@ class Case(PlainCopy, Aggregate):
                 path = target if "." in target else f"fields.{target}"
                 change(path, computed_value(ct, path, expression, scope))
         if spec.corrects:
-            self._plan_correction(ct, values, change)
+            plan_correction(ct, values, change)
             check_locked(ct, self.status, changes, lambda: self.allowed_actions(ct, actor))
         check_downgrades(ct, changes, actor)
         named = set(changes) | {t if "." in t else f"fields.{t}" for n, t in spec.sets.items() if n in values}
@@ -402,7 +345,7 @@ class Case(PlainCopy, Aggregate):
             if matches(rule["when"], {**ctx, "input": values}):
                 to_state = rule["to"]
                 break
-        approvals = self._plan_approvals(ct, spec, actor, at, values, meta)
+        approvals = plan_approvals(ct, spec, actor, at, self.context(), self.approvals, meta)
         if approvals is not None and spec.to_when_approved and ApprovalState.of(approvals).complete:
             to_state = spec.to_when_approved
         gating = set(changes) & gating_paths(ct)
@@ -417,7 +360,7 @@ class Case(PlainCopy, Aggregate):
             clock_changes += [c for c in plan_retiming(ct, self.clocks, self.context(), ctx, calendar)
                               if c["name"] not in touched]
         if spec.extends:
-            clock_changes.append(self._plan_extend(ct, spec, values, calendar))
+            clock_changes.append(plan_extend(self.clocks, ct, spec, values, calendar))
         if to_state != self.status:
             changes["status"] = [self.status, to_state]
         self._action_taken(
@@ -436,62 +379,6 @@ class Case(PlainCopy, Aggregate):
             if rest and isinstance(ctx.get(head), dict):
                 ctx[head] = {k: v for k, v in {**ctx[head], rest: new}.items() if v is not None}
         return ctx
-
-    def _plan_correction(self, ct: CaseType, values: dict[str, Any], change: Callable[[str, Any], None]) -> None:
-        path = values["field"]
-        head, _, rest = path.partition(".")
-        if not rest and path in ct.fields:
-            head, rest = "fields", path
-        specs = {"fields": ct.fields, "customer": ct.customer}.get(head)
-        if path == "title":
-            change("title", values["value"])
-            return
-        if specs is None or rest not in specs or specs[rest].set_by_action:
-            allowed = ["title"] + [f"fields.{k}" for k, v in ct.fields.items() if not v.set_by_action] + [
-                f"customer.{k}" for k, v in ct.customer.items() if not v.set_by_action]
-            raise InvalidFields(f"correct_field: cannot correct {path!r}; correctable: {allowed}",
-                                errors=[{"field": "field", "problem": "not a correctable field"}])
-        raw: Any = values["value"]
-        ftype = specs[rest].type
-        try:
-            if ftype == "int":
-                raw = int(raw)
-            elif ftype == "bool":
-                raw = {"true": True, "false": False}[raw.strip().lower()]
-            new = specs[rest].coerce(raw)
-        except (ValueError, KeyError) as e:
-            raise InvalidFields(f"correct_field: value for {path!r} {e}",
-                                errors=[{"field": "value", "problem": str(e)}]) from None
-        change(f"{head}.{rest}", new)
-
-    def _plan_approvals(
-        self, ct: CaseType, spec: ActionSpec, actor: Actor, at: datetime, values: dict[str, Any],
-        meta: Meta | None = None,
-    ) -> dict[str, Any] | None:
-        if spec.computes_approvals:
-            chain = compute_chain(ct, self.context(), actor.department)
-            return {**chain, "granted": [], "requested_by": actor.id, "requester_department": actor.department}
-        if spec.approval == "grant":
-            state = ApprovalState.of(self.approvals)
-            grantable = state.missing[:1] if state.sequential else state.missing
-            role = state.step_for(actor.roles, actor.department) or (grantable[0] if grantable else "system")
-            who = str(meta.get("original_actor") or actor.id) if meta is not None else actor.id
-            granted = list(state.granted) + [{"role": role, "by": who, "at": at.isoformat()}]
-            return {**self.approvals, "granted": granted}
-        return None
-
-    def _plan_extend(self, ct: CaseType, spec: ActionSpec, values: dict[str, Any],
-                     calendar: BusinessCalendar) -> dict[str, Any]:
-        ext = spec.extends or {}
-        name = ext["clock"]
-        clock = self.clocks.get(name)
-        if clock is None or clock["state"] not in ("running", "paused"):
-            raise GuardFailed(f"{spec.name}: the {name} clock is not running")
-        by = Duration(amount=Decimal(str(values[ext["field"]])), unit=ext.get("unit", "wd"))
-        try:
-            return plan_extension(clock, by, ct.clocks[name].max_total, calendar)
-        except ValueError as e:
-            raise GuardFailed(f"{spec.name}: {e}") from None
 
     def _escalate_for(self, ct: CaseType, trigger: str, meta: Meta, holder: Holder | None = None) -> None:
         people = {"opener": getattr(self, "opened_by", None), "assignee": self.assignee}

@@ -8,7 +8,8 @@ right after its own short ``pgbench -c1`` run, and the figure is the median
 of those paired ratios, so the comparison holds on a noisy machine. Variants: the application as deployed; without the
 one-round-trip recorder (the library's); without committed copies (every
 command reads the case, fast-forwarding the library's cache); with
-``copy.deepcopy`` instead of ``PlainCopy``; without snapshots; without any
+``copy.deepcopy`` instead of ``PlainCopy``; without snapshots; without group
+commit (one writer: what the mechanism costs a lone command); without any
 aggregate cache; and the plain library defaults (N1). Prints a Markdown table.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import statistics
 import time
@@ -61,6 +63,19 @@ def _no_committed(url: str, clock: Any) -> Any:
     return app
 
 
+def _no_group_commit(url: str, clock: Any) -> Any:
+    """The recorder reads ``CASETRAIL_GROUP_COMMIT`` from the process environment when built."""
+    old = os.environ.get("CASETRAIL_GROUP_COMMIT")
+    os.environ["CASETRAIL_GROUP_COMMIT"] = "off"
+    try:
+        return workloads.casetrail_app(url, clock)
+    finally:
+        if old is None:
+            del os.environ["CASETRAIL_GROUP_COMMIT"]
+        else:
+            os.environ["CASETRAIL_GROUP_COMMIT"] = old
+
+
 def _plain(url: str, clock: Any) -> Any:
     return workloads.PlainCaseTrail(workloads.plain_env(url), clock=clock)
 
@@ -72,6 +87,7 @@ VARIANTS: dict[str, tuple[Callable[[str, Any], Any], bool]] = {
     "- committed copies (read + fast-forward per command)": (_no_committed, False),
     "- PlainCopy (copy.deepcopy)": (_deployed, True),
     "- snapshots": (_env_app(IS_SNAPSHOTTING_ENABLED="n"), False),
+    "- group commit (a lone writer: its cost)": (_no_group_commit, False),
     "- aggregate cache (and committed copies)": (_env_app(AGGREGATE_CACHE_MAXSIZE=None), False),
     "plain library defaults (N1)": (_plain, False),
 }

@@ -7,18 +7,7 @@ unknown id; a path that is neither is a 400 problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.api_support import ApiWorld
-
-
-@pytest.fixture
-def world(database_url: str) -> Iterator[ApiWorld]:
-    w = ApiWorld(database_url)
-    yield w
-    w.close()
 
 
 def test_a_case_by_its_number(world: ApiWorld) -> None:

@@ -38,13 +38,6 @@ class References(HTMLParser):
                 self.urls.append(value)
 
 
-@pytest.fixture
-def world(database_url: str) -> Iterator[ApiWorld]:
-    w = ApiWorld(database_url)
-    yield w
-    w.close()
-
-
 def test_the_page_and_every_asset_it_names_come_from_the_server(world: ApiWorld) -> None:
     page = world.client.get("/docs")  # no token: a browser opens it
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -20,13 +20,9 @@ why; ``domain_refusals_only`` fails on any other 4xx problem type.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
-import hypothesis.strategies as st
-import msgpack
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -35,28 +31,11 @@ from schemathesis.checks import CHECKS, load_all_checks
 from api.app import create_app
 from domain.application import CaseTrail
 from projections.workers import start_background
+from tests.schemathesis_support import KNOWN, SWITCH
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 CUSTOMER = {"id": "C-1", "name": "王先生", "phone": "13800138000", "tier": "member"}
-KNOWN: dict[str, list[str]] = {"case_id": [], "action": ["classify", "assign", "log_contact", "answer", "accept",
-                                                          "submit", "record_outcome", "correct_field"]}
-
-
-class Switch:
-    """An ASGI app that forwards to the app of the current test (schemathesis loads the schema once)."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.target(scope, receive, send)
-
-
-# The document does not depend on the database: load it from an in-memory application.
-SWITCH = Switch(create_app(CaseTrail({"PERSISTENCE_MODULE": "eventsourcing.popo"}), configure_logs=False))
-
-
 def _loaded() -> Any:
     loaded = schemathesis.openapi.from_asgi("/openapi.json", SWITCH)
     # A schema-valid request may still be refused by the domain (see DOMAIN_REFUSALS for which problem
@@ -157,46 +136,6 @@ def _serving(database_url: str) -> Iterator[str]:
     SWITCH.target = previous
     KNOWN["case_id"].clear()
     app.close()
-
-
-def _packable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _packable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_packable(v) for v in value]
-    if isinstance(value, int) and not -(2**63) <= value < 2**64:
-        return str(value)  # beyond what msgpack can carry
-    return value
-
-
-@schemathesis.serializer("application/msgpack")
-def to_msgpack(ctx: Any, value: Any) -> bytes:
-    return msgpack.packb(_packable(value), use_bin_type=True)
-
-
-@schemathesis.deserializer("application/msgpack", "application/problem+msgpack")
-def from_msgpack(ctx: Any, response: Any) -> Any:
-    return msgpack.unpackb(response.content, raw=False)
-
-
-def _valid(name: str, value: Any) -> bool:
-    if name == "action":
-        return isinstance(value, str) and re.fullmatch(r"[a-z_]{1,64}", value) is not None
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-@schemathesis.hook
-def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
-    options = [st.just(path_parameters)]
-    for name in ("case_id", "action"):
-        # only swap values that are valid already: a negative case must stay negative
-        if path_parameters and name in path_parameters and KNOWN[name] and _valid(name, path_parameters[name]):
-            options.append(st.sampled_from(KNOWN[name]).map(lambda v, n=name: {**path_parameters, n: v}))
-    return st.one_of(*options)
 
 
 def _called(case: Any, token: str) -> None:

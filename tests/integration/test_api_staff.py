@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from api.staff import STAFF_READERS
@@ -11,13 +9,6 @@ from tests.api_support import ApiWorld
 from tests.support import STAFF
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def world(database_url: str) -> Iterator[ApiWorld]:
-    w = ApiWorld(database_url)
-    yield w
-    w.close()
 
 
 def listing(world: ApiWorld, by: str, query: str = "", status: int = 200) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,15 +24,6 @@ from tests.api_support import ApiWorld
 PAGES = ["/console/cases", "/console/cases.csv", "/console/audit", "/console/reports", "/console/inbox"]
 CASE_PARTS = ["", "/state?version=1", "/diff?from=1&to=2", "/verify", "/evidence.json", "/evidence.html"]
 OTHER = {"id": "C-2", "name": "赵女士", "phone": "13900139000", "tier": "vip"}
-
-
-@pytest.fixture
-def world(database_url: str) -> Iterator[ApiWorld]:
-    w = ApiWorld(database_url)
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 def catch_up(w: ApiWorld) -> None:

@@ -10,7 +10,6 @@ window on the same record. The application's clock is the test's
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,13 +24,6 @@ from tests.api_support import ApiWorld
 from tests.support import CUSTOMER
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def world(database_url: str) -> Iterator[ApiWorld]:
-    w = ApiWorld(database_url)
-    yield w
-    w.close()
 
 
 def open_with_key(world: ApiWorld, key: str, title: str, by: str = "agent") -> Any:

@@ -18,13 +18,6 @@ SECRET = "s3cret-s3cret-s3cret"
 GOOD = {"url": "http://127.0.0.1:9/hook", "events": ["Escalated", "Opened"], "secret": SECRET}
 
 
-@pytest.fixture
-def world(database_url: str) -> Any:
-    w = ApiWorld(database_url)
-    yield w
-    w.close()
-
-
 def post(world: ApiWorld, body: Any, by: str = "admin") -> Any:
     return world.client.post("/v1/webhooks", json=body, headers=world.headers(by))
 

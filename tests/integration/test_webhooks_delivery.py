@@ -38,13 +38,6 @@ FAST_ENV = {"CASETRAIL_WEBHOOK_ATTEMPTS": "2", "CASETRAIL_WEBHOOK_WAIT_INITIAL":
 
 
 @pytest.fixture
-def world(database_url: str) -> Iterator[ApiWorld]:
-    w = ApiWorld(database_url)
-    yield w
-    w.close()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver(SECRET).start()
     yield r

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
-import hypothesis.strategies as st
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -19,14 +17,12 @@ from hypothesis import HealthCheck, settings
 from api.app import create_app
 from domain.application import CaseTrail
 from domain.webhooks import subscribe
-from tests.integration.test_api_schema import Switch
+from tests.schemathesis_support import KNOWN, SWITCH
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-SWITCH = Switch(create_app(CaseTrail({"PERSISTENCE_MODULE": "eventsourcing.popo"}), configure_logs=False))
 schema = schemathesis.openapi.from_asgi("/openapi.json", SWITCH).include(path_regex="^/v1/webhooks")
 schema.config.checks.positive_data_acceptance.expected_statuses = ["2xx", "401", "403", "404", "409", "422"]
-KNOWN: list[str] = []
 
 
 @pytest.fixture
@@ -35,30 +31,14 @@ def token(database_url: str) -> Iterator[str]:
     app.register_staff("root", "Root", "it", ["admin"])
     root = app.get_staff("root").as_actor()
     for i in range(2):
-        KNOWN.append(subscribe(app, root, {"url": f"http://127.0.0.1:9/{i}", "events": ["Opened"],
+        KNOWN["webhook_id"].append(subscribe(app, root, {"url": f"http://127.0.0.1:9/{i}", "events": ["Opened"],
                                            "secret": "0123456789abcdef"})["id"])
     previous = SWITCH.target
     SWITCH.target = create_app(app, configure_logs=False)
     yield app.issue_token("root")
     SWITCH.target = previous
-    KNOWN.clear()
+    KNOWN["webhook_id"].clear()
     app.close()
-
-
-def _uuid(value: Any) -> bool:
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-@schemathesis.hook
-def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
-    options = [st.just(path_parameters)]
-    if path_parameters and _uuid(path_parameters.get("webhook_id")) and KNOWN:
-        options.append(st.sampled_from(KNOWN).map(lambda v: {**path_parameters, "webhook_id": v}))
-    return st.one_of(*options)
 
 
 @schema.parametrize()

@@ -14,11 +14,11 @@ importer's bulk import (``bulk_import=True``).
 from __future__ import annotations
 
 import structlog
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.problems import Problem
 from api.rate_limit import RateLimit
+from api.threads import in_thread
 from domain.application import CaseTrail
 from domain.model.actor import Actor
 from domain.model.errors import AuthenticationFailed, RoleNotAllowed
@@ -34,11 +34,13 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def authenticate(request: Request, *, bulk_import: bool = False) -> Actor:
-    """The calling staff member, or a 401 problem (a 429 one when its token is over its rate limit)."""
+def authenticated(request: Request, token: str, *, bulk_import: bool = False, writer: bool = False) -> Actor:
+    """The calling staff member (blocking: it reads the token's record), or a 401 problem (429 over
+    its rate limit, 403 when ``writer`` and its roles may not act on cases). Runs in a worker
+    thread, on its own (``authenticate``) or as the first step of a handler's one trip there
+    (``api.threads.in_thread``)."""
     app: CaseTrail = request.app.state.casetrail
-    token = bearer_token(request)
-    actor = await run_in_threadpool(app.authenticate, token)
+    actor = app.authenticate(token)
     request.state.actor = actor
     structlog.contextvars.bind_contextvars(actor=actor.id)
     limit: RateLimit | None = getattr(request.app.state, "rate_limit", None)
@@ -48,12 +50,18 @@ async def authenticate(request: Request, *, bulk_import: bool = False) -> Actor:
             raise Problem(429, f"this token is over its rate limit ({limit.text}); try again in {wait} s",
                           kind="rate-limited", title="Too many requests", headers={"Retry-After": str(wait)},
                           retry_after=wait)
+    if writer and not actor.may_act:
+        raise RoleNotAllowed(f"roles {list(actor.roles)} may read but not act on cases")
     return actor
+
+
+async def authenticate(request: Request, *, bulk_import: bool = False) -> Actor:
+    """The calling staff member, or a 401 problem (a 429 one when its token is over its rate limit)."""
+    token = bearer_token(request)
+    return await in_thread(lambda: authenticated(request, token, bulk_import=bulk_import))
 
 
 async def authenticate_writer(request: Request, *, bulk_import: bool = False) -> Actor:
     """The calling staff member if its roles may act on cases at all, else a 403 problem."""
-    actor = await authenticate(request, bulk_import=bulk_import)
-    if not actor.may_act:
-        raise RoleNotAllowed(f"roles {list(actor.roles)} may read but not act on cases")
-    return actor
+    token = bearer_token(request)
+    return await in_thread(lambda: authenticated(request, token, bulk_import=bulk_import, writer=True))

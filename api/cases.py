@@ -25,9 +25,10 @@ from starlette.routing import Route
 
 from api import openapi as oa
 from api import params, validation
-from api.auth import authenticate, authenticate_writer
-from api.negotiation import canonical, read_body, render
+from api.auth import authenticate, authenticate_writer, authenticated, bearer_token
+from api.negotiation import canonical, parse, read_body, read_raw, render
 from api.problems import Problem, bad_request, invalid
+from api.threads import in_thread
 from domain.application import CaseTrail, CommandResult
 from domain.audit.access import record_read
 from domain.model.actor import Actor, CommandContext
@@ -170,40 +171,54 @@ def not_modified(request: Request, etag: str) -> bool:
 
 
 async def take_action(request: Request) -> Response:
+    """An action on a case, in one trip to the thread pool (``api.threads``): authenticate, check the
+    request, decide and save. The body is read first but its problems (413, a broken upload) wait
+    for the caller to be known, so an unauthenticated request still gets its 401 first."""
     app = casetrail(request)
-    actor = await authenticate_writer(request)
-    case_id = case_id_param(request)
-    params.only(request)
-    action = request.path_params["action"]
-    if len(action) > 64:
-        raise UnknownAction(f"no action {action[:64]!r}...")
-    body = await read_body(request)
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise invalid(f"{action}: the body must be an object of the action's fields")
-    data = dict(body)
-    errors: list[dict[str, str]] = []
-    expected = data.pop("expected_version", None)
-    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)
-                                 or not 0 <= expected <= MAX_VERSION):
-        errors.append({"field": "expected_version", "problem": f"must be an integer from 0 to {MAX_VERSION}"})
-        expected = None
-    occurred_at = validation.time_member(data, "occurred_at", errors)
-    data.pop("occurred_at", None)
-    if errors:  # with the action's own field problems, in one refusal
-        errors += await run_in_threadpool(validation.action_problems, app, case_id, action, data)
-        raise validation.refusal(f"{action}: invalid fields", errors)
-    header_version = if_match(request)
-    if header_version is not None and expected is not None and header_version != expected:
-        current = (await run_in_threadpool(app.get_case, case_id)).version
-        raise VersionConflict(f"If-Match says version {header_version}, expected_version says {expected}; "
-                              f"the case is at version {current}", current_version=current)
-    expected = header_version if header_version is not None else expected
-    idem = idempotency(request, body, header_version)
-    result = await run_in_threadpool(
-        lambda: app.take_action(actor, case_id, action, data, expected_version=expected,
-                                ctx=command_context(request, occurred_at), idempotency=idem))
+    token = bearer_token(request)
+    unread: Problem | None = None
+    try:
+        raw = await read_raw(request)
+    except Problem as e:
+        raw, unread = b"", e
+
+    def command() -> tuple[Actor, CommandResult]:
+        actor = authenticated(request, token, writer=True)
+        case_id = case_id_param(request)
+        params.only(request)
+        action = request.path_params["action"]
+        if len(action) > 64:
+            raise UnknownAction(f"no action {action[:64]!r}...")
+        if unread is not None:
+            raise unread
+        body = parse(raw, request.headers.get("content-type"))
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise invalid(f"{action}: the body must be an object of the action's fields")
+        data = dict(body)
+        errors: list[dict[str, str]] = []
+        expected = data.pop("expected_version", None)
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)
+                                     or not 0 <= expected <= MAX_VERSION):
+            errors.append({"field": "expected_version", "problem": f"must be an integer from 0 to {MAX_VERSION}"})
+            expected = None
+        occurred_at = validation.time_member(data, "occurred_at", errors)
+        data.pop("occurred_at", None)
+        if errors:  # with the action's own field problems, in one refusal
+            errors += validation.action_problems(app, case_id, action, data)
+            raise validation.refusal(f"{action}: invalid fields", errors)
+        header_version = if_match(request)
+        if header_version is not None and expected is not None and header_version != expected:
+            current = app.get_case(case_id).version
+            raise VersionConflict(f"If-Match says version {header_version}, expected_version says {expected}; "
+                                  f"the case is at version {current}", current_version=current)
+        expected = header_version if header_version is not None else expected
+        idem = idempotency(request, body, header_version)
+        return actor, app.take_action(actor, case_id, action, data, expected_version=expected,
+                                      ctx=command_context(request, occurred_at), idempotency=idem)
+
+    actor, result = await in_thread(command)
     return await write_response(request, app, result, actor, 200)
 
 

@@ -8,7 +8,6 @@ name every invalid member with its path into the body, and record nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,13 +17,6 @@ from tests.api_support import ApiWorld
 from tests.support import CUSTOMER
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def w(database_url: str) -> Iterator[ApiWorld]:
-    world = ApiWorld(database_url)
-    yield world
-    world.close()
 
 
 def fields_of(problem: dict[str, Any]) -> set[str]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,13 +10,6 @@ import pytest
 from tests.api_support import ApiWorld
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def w(database_url: str) -> Iterator[ApiWorld]:
-    world = ApiWorld(database_url)
-    yield world
-    world.close()
 
 
 def test_an_import_is_atomic_and_breaches_fall_at_their_due_time(w: ApiWorld) -> None:

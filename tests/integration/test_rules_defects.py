@@ -8,7 +8,6 @@ Each test drives the public API on SQLite and PostgreSQL. Rules: CASE-TYPES.md,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,13 +18,6 @@ from tests.support import SHANGHAI
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 FRIDAY_1700 = datetime(2026, 11, 20, 17, 0, tzinfo=SHANGHAI)
-
-
-@pytest.fixture
-def w(database_url: str) -> Iterator[ApiWorld]:
-    world = ApiWorld(database_url)
-    yield world
-    world.close()
 
 
 def order(w: ApiWorld, amount: str, terms: str = "credit", kind: str = "standard") -> dict:

@@ -7,7 +7,6 @@ on every 422 about an action, and the loader's no-dead-end check.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,13 +16,6 @@ from domain.model.errors import CaseTypeError
 from tests.api_support import ApiWorld
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def w(database_url: str) -> Iterator[ApiWorld]:
-    world = ApiWorld(database_url)
-    yield world
-    world.close()
 
 
 def window(w: ApiWorld, hours: float = 1) -> dict[str, str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -28,6 +27,7 @@ from api import params
 from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem
+from api.threads import in_thread
 from domain.audit.access import record_read
 from domain.audit.ledger import read_ledger
 from domain.audit.proofs import key_id, public_record
@@ -68,7 +68,7 @@ async def audit_verify(request: Request) -> Response:
     if incremental not in (None, "true", "false"):
         raise Problem(400, f"incremental must be true or false, got {incremental[:40]!r}", kind="bad-request",
                       title="Bad request")
-    report = await run_in_threadpool(_verify, request, actor, case_id, incremental == "true")
+    report = await in_thread(_verify, request, actor, case_id, incremental == "true")
     return render(request, report)
 
 
@@ -99,12 +99,12 @@ async def audit_checkpoints(request: Request) -> Response:
         raise Problem(400, "after and limit must be integers", kind="bad-request", title="Bad request") from None
     if after < 0 or not 1 <= limit <= 1000 or after > 2**62:
         raise Problem(400, "after >= 0 and 1 <= limit <= 1000", kind="bad-request", title="Bad request")
-    return render(request, await run_in_threadpool(_checkpoints, request, actor, after, limit))
+    return render(request, await in_thread(_checkpoints, request, actor, after, limit))
 
 
 async def audit_public_key(request: Request) -> Response:
     params.only(request)
-    key = await run_in_threadpool(_public_key, request.app.state.casetrail)
+    key = await in_thread(_public_key, request.app.state.casetrail)
     if key is None:
         raise Problem(404, "no signing key yet: it is made when the server starts its workers or on the first "
                       "`casetrail audit checkpoint` (or set CASETRAIL_PUBLIC_KEY)", kind="not-found",

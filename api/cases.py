@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -100,7 +99,7 @@ async def write_response(request: Request, app: CaseTrail, result: CommandResult
     case, replayed, position = result.case, result.replayed_status, result.position
     headers = case_headers(case)
     if position is None:
-        position = await run_in_threadpool(app.recorder.max_notification_id)
+        position = await in_thread(app.recorder.max_notification_id)
     headers["X-Casetrail-Position"] = str(position or 0)
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -114,7 +113,7 @@ async def record_review(request: Request, actor: Actor, case_id: UUID, what: str
     if "reviewer" not in actor.roles:
         return
     detail = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items() if v is not None}
-    await run_in_threadpool(record_read, casetrail(request), actor, case_id, what, detail, command_context(request))
+    await in_thread(record_read, casetrail(request), actor, case_id, what, detail, command_context(request))
 
 
 # -------------------------------------------------------------------- handlers
@@ -126,9 +125,9 @@ async def open_case(request: Request) -> Response:
     if not isinstance(body, dict):
         raise invalid("the body must be an object: {\"type\", \"title\", \"customer\", \"fields\", ...}")
     # every problem at once: the HTTP layer's and, when it finds one, the domain's (api.validation)
-    occurred_at = await run_in_threadpool(validation.check_open, app, body)
+    occurred_at = await in_thread(validation.check_open, app, body)
     idem = idempotency(request, body)
-    result = await run_in_threadpool(
+    result = await in_thread(
         app.open, actor, body["type"], body.get("title"), body.get("customer"), body.get("fields"),
         body.get("channel"), ctx=command_context(request, occurred_at), idempotency=idem)
     structlog.contextvars.bind_contextvars(case_id=str(result.case.id))
@@ -143,7 +142,7 @@ async def get_case(request: Request) -> Response:
     as_of = params.time_param(request, "as_of")
     version = params.int_param(request, "version", None, 1, MAX_VERSION)
     if version is not None:
-        case = await run_in_threadpool(app.get_case, case_id, version)
+        case = await in_thread(app.get_case, case_id, version)
         if case.version != version:
             raise Problem(404, f"case {case_id} has no version {version}; it is at version {case.version}",
                           kind="not-found", title="Case not found", current_version=case.version)
@@ -151,9 +150,9 @@ async def get_case(request: Request) -> Response:
             raise Problem(404, f"version {version} of case {case_id} was recorded after {as_of.isoformat()}",
                           kind="not-found", title="Case not found")
     elif as_of is not None:
-        case = await run_in_threadpool(app.get_case_as_of, case_id, as_of)
+        case = await in_thread(app.get_case_as_of, case_id, as_of)
     else:
-        case = await run_in_threadpool(app.get_case, case_id)
+        case = await in_thread(app.get_case, case_id)
     await record_review(request, actor, case_id, "case", {"as_of": as_of, "version": version})
     headers = case_headers(case)
     if not_modified(request, headers["ETag"]):  # the caller holds this version already
@@ -227,7 +226,7 @@ async def case_history(request: Request) -> Response:
     actor = await authenticate(request)
     case_id = case_id_param(request)
     params.only(request)
-    items = await run_in_threadpool(app.case_history, case_id)
+    items = await in_thread(app.case_history, case_id)
     await record_review(request, actor, case_id, "history", {"events": len(items)})
     return render(request, {"case_id": str(case_id), "items": items})
 

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -34,6 +33,7 @@ from api.auth import authenticate, bearer_token
 from api.logging import get_logger
 from api.negotiation import render, wants_event_stream
 from api.problems import UNAVAILABLE
+from api.threads import in_thread
 from domain.application import CaseTrail
 from domain.audit.access import record_read
 from domain.model.actor import CommandContext
@@ -79,11 +79,11 @@ async def event_feed(request: Request) -> Response:
         last_id = params.digits(request.headers.get("last-event-id", "").strip())
         if last_id is not None and last_id <= MAX_POSITION and "after" not in request.query_params:
             after = last_id
-        await run_in_threadpool(_record_feed_read, app, actor, request, after, "stream")
+        await in_thread(_record_feed_read, app, actor, request, after, "stream")
         return StreamingResponse(stream(app, after, seconds, token), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    items = await run_in_threadpool(feed_page, app, after, limit)
-    await run_in_threadpool(_record_feed_read, app, actor, request, after, "page")
+    items = await in_thread(feed_page, app, after, limit)
+    await in_thread(_record_feed_read, app, actor, request, after, "page")
     return render(request, {"items": items, "last_position": items[-1]["position"] if items else after})
 
 
@@ -109,7 +109,7 @@ async def stream(app: CaseTrail, after: int, seconds: float, token: str) -> Asyn
     while time.monotonic() < deadline:
         if time.monotonic() - checked >= TOKEN_RECHECK_SECONDS:
             try:
-                valid = await run_in_threadpool(still_valid, app, token)
+                valid = await in_thread(still_valid, app, token)
             except UNAVAILABLE:
                 valid = True  # cannot tell while the database is down; checked again after
             checked = time.monotonic()
@@ -118,7 +118,7 @@ async def stream(app: CaseTrail, after: int, seconds: float, token: str) -> Asyn
                 yield UNAUTHORIZED_EVENT
                 return
         try:
-            items = await run_in_threadpool(feed_page, app, after, 100)
+            items = await in_thread(feed_page, app, after, 100)
             waiting = False
         except UNAVAILABLE as e:
             if not waiting:

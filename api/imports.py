@@ -10,7 +10,6 @@ recorded. Only staff with the ``importer`` role may import.
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,6 +20,7 @@ from api.auth import authenticate_writer
 from api.cases import casetrail, command_context, idempotency, write_response
 from api.negotiation import read_body
 from api.problems import invalid
+from api.threads import in_thread
 
 
 async def import_case(request: Request) -> Response:
@@ -31,7 +31,7 @@ async def import_case(request: Request) -> Response:
     if not isinstance(body, dict):
         raise invalid('the body must be an object: {"case": {...}, "actions": [...]}')
     idem = idempotency(request, body)
-    result = await run_in_threadpool(lambda: app.import_case(actor, body, command_context(request), idem))
+    result = await in_thread(lambda: app.import_case(actor, body, command_context(request), idem))
     return await write_response(request, app, result, actor, 201, location=True)
 
 

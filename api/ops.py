@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,6 +25,7 @@ from api.logging import get_logger
 from api.negotiation import render
 from api.problems import RETRY_AFTER_SECONDS, UNAVAILABLE, Problem
 from api.read_models import read_models
+from api.threads import in_thread
 from projections.maintenance import status as projection_status
 
 log = get_logger("casetrail.ops")
@@ -40,7 +40,7 @@ async def readyz(request: Request) -> Response:
     params.only(request)
     app = request.app.state.casetrail
     try:
-        position = await run_in_threadpool(app.recorder.max_notification_id)
+        position = await in_thread(app.recorder.max_notification_id)
     except Exception as e:  # any database failure means "not ready"
         log.warning("not ready", error=type(e).__name__)
         raise Problem(503, "the database is not reachable", kind="not-ready", title="Not ready",
@@ -55,7 +55,7 @@ async def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     models = read_models(request)
     try:  # read-model positions and lag; a database outage leaves the last values
-        m.observe_projections(await run_in_threadpool(projection_status, request.app.state.casetrail,
+        m.observe_projections(await in_thread(projection_status, request.app.state.casetrail,
                                                       models.store))
     except UNAVAILABLE as e:
         log.warning("metrics: projection status unavailable", error=type(e).__name__)

@@ -9,7 +9,6 @@ reason. Nothing is recorded when the answer is a problem.
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,6 +19,7 @@ from api.auth import authenticate
 from api.cases import casetrail, command_context
 from api.negotiation import read_body, render
 from api.problems import invalid
+from api.threads import in_thread
 from domain.model.errors import RoleNotAllowed
 
 
@@ -34,7 +34,7 @@ async def erase_customer(request: Request) -> Response:
         raise invalid('the body must be {"reason": "..."}',
                       errors=[{"field": "reason", "problem": "the only field of the body"}])
     customer_id = request.path_params["customer_id"]
-    result = await run_in_threadpool(lambda: app.erase_customer(actor, customer_id, body.get("reason"),
+    result = await in_thread(lambda: app.erase_customer(actor, customer_id, body.get("reason"),
                                                                 command_context(request)))
     response = render(request, result.as_dict())
     if result.position is not None:

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -37,6 +36,7 @@ from api import params, tabular
 from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem, bad_request
+from api.threads import in_thread
 from domain.audit.access import record_read
 from domain.model.actor import Actor, CommandContext
 from projections.case_state import SORTS
@@ -114,7 +114,7 @@ async def _answer(request: Request, models: ReadModels, name: str, query: Callab
         except ValueError as e:  # well-formed but meaningless: a stale cursor, to before from, ...
             raise Problem(422, str(e), kind="invalid-query", title="Invalid query parameter") from None
 
-    data, position = await run_in_threadpool(run)
+    data, position = await in_thread(run)
     headers = {"X-Casetrail-Position": str(position)}
     if as_csv:
         assert table is not None
@@ -170,14 +170,14 @@ async def list_cases(request: Request) -> Response:
         raise bad_request(f"sort must be one of {list(SORTS)}, got {sort!r}")
     q = _param(request, "q", 100)
     app = request.app.state.casetrail
-    kwargs = await run_in_threadpool(_known_filters, app, {
+    kwargs = await in_thread(_known_filters, app, {
         name: _param(request, name, 2000 if name in ("type", "status") else 200) for name in FILTERS})
     limit = params.int_param(request, "limit", 50, 1, MAX_LIMIT)
     cursor = _param(request, "cursor", 1000)
     opened_from, opened_to = _time(request, "opened_from"), _time(request, "opened_to")
     overdue = None if overdue_text is None else overdue_text == "true"
     escalated_to = _param(request, "escalated_to", 64)
-    if escalated_to is not None and not await run_in_threadpool(app.staff_exists, escalated_to):
+    if escalated_to is not None and not await in_thread(app.staff_exists, escalated_to):
         raise bad_request(f"escalated_to: unknown staff member {escalated_to!r}")
     phone = _param(request, "phone", 40)
     phone_hash = None
@@ -194,7 +194,7 @@ async def list_cases(request: Request) -> Response:
     listed = {k: (",".join(v) if isinstance(v, list) else str(v)) for k, v in {
         **kwargs, "overdue": overdue_text, "opened_from": opened_from, "opened_to": opened_to, "cursor": cursor,
         "escalated_to": escalated_to, "q": q, "sort": sort, "phone_hash": phone_hash}.items() if v is not None}
-    await run_in_threadpool(_record_read, request, actor, listed, "cases", f"case-list:{actor.id}")
+    await in_thread(_record_read, request, actor, listed, "cases", f"case-list:{actor.id}")
     return response
 
 
@@ -253,7 +253,7 @@ async def audit_events(request: Request) -> Response:
     cursor = _param(request, "cursor", 1000)
     response = await _answer(request, models, "audit_history", lambda: _page(*models.audit_events(
         **filters, limit=limit, cursor=cursor)), _csv_page(request, AUDIT_ITEM, "audit-events.csv"))
-    await run_in_threadpool(_record_read, request, actor, {k: str(v) for k, v in filters.items() if v is not None})
+    await in_thread(_record_read, request, actor, {k: str(v) for k, v in filters.items() if v is not None})
     return response
 
 

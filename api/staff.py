@@ -23,7 +23,6 @@ import base64
 import binascii
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,6 +32,7 @@ from api import params
 from api.auth import authenticate
 from api.negotiation import render
 from api.problems import Problem, bad_request
+from api.threads import in_thread
 from domain.model.actor import Actor
 
 STAFF_READERS = frozenset({"admin", "reviewer", "supervisor", "dept_head", "sales_manager", "general_manager",
@@ -89,7 +89,7 @@ async def list_staff(request: Request) -> Response:
         raise bad_request(f"active must be true or false, got {active[:40]!r}")
     limit = params.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     after = _cursor(request.query_params.get("cursor"))
-    members = await run_in_threadpool(app.directory.members)
+    members = await in_thread(app.directory.members)
     chosen = [m for m in members
               if (after is None or m["id"] > after)
               and (department is None or m["department"] == department)
@@ -107,7 +107,7 @@ async def show_staff(request: Request) -> Response:
         raise bad_request("staff id must be at most 64 characters")
     _require(actor, own=actor.id == staff_id)
     params.only(request)
-    members = await run_in_threadpool(request.app.state.casetrail.directory.members)
+    members = await in_thread(request.app.state.casetrail.directory.members)
     found = next((m for m in members if m["id"] == staff_id), None)
     if found is None:
         raise Problem(404, f"no staff member {staff_id!r}", kind="unknown-staff", title="Unknown staff member")

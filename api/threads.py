@@ -1,7 +1,8 @@
 """Blocking work off the event loop, with the log context it binds carried back.
 
-``in_thread(fn)`` runs ``fn()`` in the thread pool (Starlette's
-``run_in_threadpool``) and returns its result or raises its exception. A
+``in_thread(fn, *args, **kwargs)`` runs ``fn(*args, **kwargs)`` in the thread pool (Starlette's
+``run_in_threadpool``) and returns its result or raises its exception; every
+blocking call of the API goes through it. A
 worker thread runs in a copy of the request's context, so what it binds to
 the log context there (``structlog.contextvars``: the ``actor`` who
 authenticated, the ``case_id`` a path named) would be lost to the access log
@@ -17,8 +18,9 @@ of CPU on a loaded server.
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from starlette.concurrency import run_in_threadpool
@@ -26,10 +28,10 @@ from starlette.concurrency import run_in_threadpool
 T = TypeVar("T")
 
 
-async def in_thread(fn: Callable[[], T]) -> T:
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     context = contextvars.copy_context()  # fn's own: what it binds is read back from here
     try:
-        return await run_in_threadpool(context.run, fn)
+        return await run_in_threadpool(context.run, functools.partial(fn, *args, **kwargs))
     finally:
         bound = context.run(structlog.contextvars.get_contextvars)
         if bound:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,6 +27,7 @@ from api.cases import casetrail, command_context, idempotency
 from api.negotiation import read_body, render
 from api.problems import bad_request, invalid
 from api.read_models import read_models
+from api.threads import in_thread
 from domain import webhooks
 from domain.model.errors import RoleNotAllowed
 from domain.model.webhooks import EVENT_TYPES, MAX_SECRET, MAX_URL, MIN_SECRET, subscription_id
@@ -47,7 +47,7 @@ async def _admin(request: Request) -> Any:
 async def list_webhooks(request: Request) -> Response:
     actor = await _admin(request)
     params.only(request)
-    items = await run_in_threadpool(webhooks.list_subscriptions, casetrail(request), actor)
+    items = await in_thread(webhooks.list_subscriptions, casetrail(request), actor)
     return render(request, {"items": items, "next_cursor": None})
 
 
@@ -59,7 +59,7 @@ async def create_webhook(request: Request) -> Response:
     fingerprinted = body  # the secret only as a keyed hash in the idempotency record (an event)
     if isinstance(body, dict) and isinstance(body.get("secret"), str):
         fingerprinted = {**body, "secret": webhooks.webhook_table(app).blind(body["secret"])}
-    view = await run_in_threadpool(webhooks.subscribe, app, actor, body, command_context(request),
+    view = await in_thread(webhooks.subscribe, app, actor, body, command_context(request),
                                    idempotency(request, fingerprinted))
     position, replayed = view.pop("position"), view.pop("replayed")
     response = render(request, view, status=201, headers={"Idempotent-Replayed": "true"} if replayed else None)
@@ -72,7 +72,7 @@ async def create_webhook(request: Request) -> Response:
 async def show_webhook(request: Request) -> Response:
     actor = await _admin(request)
     params.only(request)
-    view = await run_in_threadpool(webhooks.get_subscription, casetrail(request), actor,
+    view = await in_thread(webhooks.get_subscription, casetrail(request), actor,
                                    request.path_params["webhook_id"])
     return render(request, view)
 
@@ -85,7 +85,7 @@ async def update_webhook(request: Request) -> Response:
         raise invalid('the body must be {"status": "active"} (re-enable a disabled subscription)',
                       errors=[{"field": k, "problem": 'the only field is "status", and its only value "active"'}
                               for k in (body if isinstance(body, dict) and body else ["status"])])
-    view = await run_in_threadpool(webhooks.reenable, casetrail(request), actor, request.path_params["webhook_id"],
+    view = await in_thread(webhooks.reenable, casetrail(request), actor, request.path_params["webhook_id"],
                                    command_context(request))
     return render(request, view)
 
@@ -93,7 +93,7 @@ async def update_webhook(request: Request) -> Response:
 async def delete_webhook(request: Request) -> Response:
     actor = await _admin(request)
     params.only(request)
-    position = await run_in_threadpool(webhooks.unsubscribe, casetrail(request), actor,
+    position = await in_thread(webhooks.unsubscribe, casetrail(request), actor,
                                        request.path_params["webhook_id"], command_context(request))
     headers = {"X-Casetrail-Position": str(position)} if position is not None else {}
     return Response(status_code=204, headers=headers)
@@ -123,7 +123,7 @@ async def delivery_log(request: Request) -> Response:
         before = params.digits(raw)
         if before is None or before > MAX_POSITION:
             raise bad_request("invalid cursor: pass back the next_cursor of the previous page")
-    page = await run_in_threadpool(_delivery_log, request, actor, request.path_params["webhook_id"], limit, before)
+    page = await in_thread(_delivery_log, request, actor, request.path_params["webhook_id"], limit, before)
     return render(request, page)
 
 

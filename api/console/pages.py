@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -25,6 +24,7 @@ from api.console import history
 from api.console.search import PAGE, Search, export_csv, search
 from api.console.session import sign_in
 from api.console.web import SECURITY_HEADERS, casetrail, lang, models, page, record, signed_in
+from api.threads import in_thread
 from domain.audit.bundle import bundle_text
 from domain.audit.export import export_bundle
 from domain.audit.report import bundle_html
@@ -50,7 +50,7 @@ async def login(request: Request) -> Response:
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     token, target = form.get("token", ""), _safe_next(form.get("next", ""))
     try:
-        await run_in_threadpool(sign_in, casetrail(request), request, token)
+        await in_thread(sign_in, casetrail(request), request, token)
     except AuthenticationFailed:
         return page(request, "login.html", {"next": target, "error": "bad_token"}, status=401)
     return RedirectResponse(target, status_code=303)
@@ -77,7 +77,7 @@ async def cases(request: Request) -> Response:
     except ValueError:
         offset = 0
     rm = models(request)
-    rows, count = await run_in_threadpool(lambda: search(rm, s, limit=PAGE, offset=offset))
+    rows, count = await in_thread(lambda: search(rm, s, limit=PAGE, offset=offset))
     types = sorted(casetrail(request).registry.names())
     await record(request, actor, f"case-list:{actor.id}", "console-cases", dict(s.filters, sort=s.sort))
     return page(request, "cases.html", {"s": s, "rows": rows, "count": count, "offset": offset, "page": PAGE,
@@ -88,7 +88,7 @@ async def cases_csv(request: Request) -> Response:
     actor = await signed_in(request)
     s = Search.of(request.query_params)
     rm = models(request)
-    text = await run_in_threadpool(export_csv, rm, s)
+    text = await in_thread(export_csv, rm, s)
     await record(request, actor, f"case-list:{actor.id}", "console-cases-csv", dict(s.filters, sort=s.sort))
     return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="cases.csv"', **SECURITY_HEADERS})
@@ -148,7 +148,7 @@ def _view(app: Any, case: Any) -> dict[str, Any]:
 async def case_page(request: Request) -> Response:
     actor = await signed_in(request)
     number = request.path_params["number"]
-    ctx = await run_in_threadpool(_case_context, request, number)
+    ctx = await in_thread(_case_context, request, number)
     shown = ctx["shown"]
     await record(request, actor, ctx["head"].id, "console-case",
                  {"version": _version(request), "as_of": ctx["as_of"], "shown_version": shown["version"]})
@@ -170,7 +170,7 @@ async def case_state(request: Request) -> Response:
             app.get_case(case_id)
             return case_id, None, as_of
 
-    case_id, shown, as_of = await run_in_threadpool(load)
+    case_id, shown, as_of = await in_thread(load)
     await record(request, actor, case_id, "console-replay", {"version": _version(request), "as_of": as_of})
     if shown is None:
         return page(request, "_state_none.html", {"as_of": as_of, "number": number})
@@ -190,7 +190,7 @@ async def case_diff(request: Request) -> Response:
         b = app.get_case(case_id, version=top).view(None, None)
         return case_id, history.diff(a, b), low, top
 
-    case_id, rows, low, top = await run_in_threadpool(load)
+    case_id, rows, low, top = await in_thread(load)
     await record(request, actor, case_id, "console-diff", {"from": low, "to": top})
     return page(request, "_diff.html", {"rows": rows, "low": low, "high": top, "number": number})
 
@@ -204,7 +204,7 @@ async def case_verify(request: Request) -> Response:
         case = app.get_case(case_id_for(request, number))
         return case.id, history.verification(app, case)
 
-    case_id, badge = await run_in_threadpool(check)
+    case_id, badge = await in_thread(check)
     await record(request, actor, "audit-verify", str(case_id), {"ok": badge["ok"], "via": "console"})
     return page(request, "_badge.html", {"badge": badge, "number": number,
                                          "checked_at": datetime.now(UTC).isoformat(timespec="seconds")})
@@ -220,7 +220,7 @@ def _bundle(request: Request, number: str, actor: Any) -> dict[str, Any]:
 async def evidence_json(request: Request) -> Response:
     actor = await signed_in(request)
     number = request.path_params["number"]
-    bundle = await run_in_threadpool(_bundle, request, number, actor)
+    bundle = await in_thread(_bundle, request, number, actor)
     name = quote(f"evidence-{number}.json")
     return Response(bundle_text(bundle).encode("utf-8"), media_type="application/json",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}",
@@ -229,5 +229,5 @@ async def evidence_json(request: Request) -> Response:
 
 async def evidence_html(request: Request) -> Response:
     actor = await signed_in(request)
-    bundle = await run_in_threadpool(_bundle, request, request.path_params["number"], actor)
+    bundle = await in_thread(_bundle, request, request.path_params["number"], actor)
     return HTMLResponse(bundle_html(bundle), headers=SECURITY_HEADERS)

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,6 +25,7 @@ from api.console.pages import case_id_for
 from api.console.search import PAGE, Search, search
 from api.console.web import casetrail, may, models, page, record, signed_in
 from api.read_models import READ_ROLES
+from api.threads import in_thread
 from domain.audit.access import AccessLog
 from domain.model.errors import CaseNotFound
 from domain.storage.history import history_entry
@@ -126,7 +126,7 @@ async def audit(request: Request) -> Response:
         _name_cases(rm, reads)
         return items, more, reads, error
 
-    items, more, reads, error = await run_in_threadpool(load)
+    items, more, reads, error = await in_thread(load)
     await record(request, actor, "audit-events", "console-audit",
                  {"actor": who, "case": case_text, "from": day_from, "to": day_to})
     more_url = None
@@ -171,7 +171,7 @@ async def reports(request: Request) -> Response:
             trend = [rm.department_report(department, m) for m in _months(month, MONTHS)]
         return {"perf": perf, "report": report, "trend": trend}
 
-    data = await run_in_threadpool(load)
+    data = await in_thread(load)
     perf, trend = data["perf"], data["trend"]
     charts = {}
     if perf is not None:
@@ -200,6 +200,6 @@ async def inbox(request: Request) -> Response:
     actor = await signed_in(request)
     s = Search({"escalated_to": actor.id}, "next_due_at")
     rm = models(request)
-    rows, count = await run_in_threadpool(lambda: search(rm, s, limit=PAGE))
+    rows, count = await in_thread(lambda: search(rm, s, limit=PAGE))
     await record(request, actor, f"case-list:{actor.id}", "console-inbox", {"escalated_to": actor.id})
     return page(request, "inbox.html", {"rows": rows, "count": count, "s": s, "title_key": "inbox"})

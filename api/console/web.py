@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -25,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from api.console.i18n import normalize, translator
 from api.console.session import NotSignedIn, actor_of
 from api.read_models import read_models
+from api.threads import in_thread
 from domain.audit.access import record_read
 from domain.model.actor import Actor, CommandContext
 from projections.queries import ReadModels
@@ -74,7 +74,7 @@ def lang(request: Request) -> str:
 
 
 async def signed_in(request: Request) -> Actor:
-    actor = await run_in_threadpool(actor_of, casetrail(request), request.session)
+    actor = await in_thread(actor_of, casetrail(request), request.session)
     request.state.console_actor = actor
     return actor
 
@@ -115,7 +115,7 @@ async def record(request: Request, actor: Actor, subject: Any, what: str, detail
     """The page view in the access ledger (who read what, when)."""
     ctx = CommandContext(correlation_id=getattr(request.state, "request_id", "") or "")
     clean = {k: str(v) for k, v in detail.items() if v not in (None, "")}
-    await run_in_threadpool(record_read, casetrail(request), actor, subject, what, clean, ctx)
+    await in_thread(record_read, casetrail(request), actor, subject, what, clean, ctx)
 
 
 __all__ = ["NotSignedIn", "casetrail", "lang", "may", "models", "page", "parent", "record", "signed_in"]

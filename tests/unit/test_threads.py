@@ -43,3 +43,10 @@ def test_an_exception_is_raised_and_what_was_bound_before_it_still_comes_back() 
         return structlog.contextvars.get_contextvars()
 
     assert asyncio.run(main()) == {"actor": "agent"}
+
+
+def test_arguments_are_passed_on() -> None:
+    def join(a: str, b: str, *, sep: str) -> str:
+        return f"{a}{sep}{b}"
+
+    assert asyncio.run(in_thread(join, "x", "y", sep="-")) == "x-y"
